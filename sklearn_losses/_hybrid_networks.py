@@ -1,0 +1,2 @@
+# placeholder: replaced by issue 3
+MultiLabelMLP = StackedViewBiLSTM = None

@@ -1,0 +1,2 @@
+# placeholder: replaced by issue 4
+PUMultiLabelClassifier = None

@@ -1,0 +1,2 @@
+# placeholder: replaced by issue 4
+PUMLCLoss = pumlc_mixup_penalty = None

@@ -1,0 +1,2 @@
+# placeholder: replaced by issue 7
+LossRescalerNetwork = None
