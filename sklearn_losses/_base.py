@@ -380,12 +380,12 @@ class TorchMultiLabelClassifierBase(ClassifierMixin, BaseEstimator):
         threshold = getattr(self, "threshold", 0.5)
         if isinstance(threshold, str):
             return  # a subclass resolves string options after training
-        t = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (Y.shape[1],))
         if np.ndim(threshold) and np.shape(threshold) != (Y.shape[1],):
             raise ValueError(
                 f"threshold has {np.size(threshold)} entries but y has {Y.shape[1]} "
                 "labels; pass a scalar or one threshold per label."
             )
+        t = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (Y.shape[1],))
         if not ((t > 0) & (t < 1)).all():
             raise ValueError("threshold values must lie strictly between 0 and 1.")
         self.thresholds_ = t.copy()
