@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
@@ -183,3 +186,29 @@ def test_refit_is_reproducible_and_pickles():
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     restored = pickle.loads(pickle.dumps(a))
     np.testing.assert_array_equal(a.predict_proba(X), restored.predict_proba(X))
+
+
+# --------------------------------------------------------------------------- #
+# property-based checks of the label-matrix and batch plumbing
+# --------------------------------------------------------------------------- #
+@settings(max_examples=50, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 5)),
+              elements=st.sampled_from([0.0, 1.0, 2.0, -1.0, 0.5])))
+def test_check_binary_indicator_accepts_exactly_zero_one(Y):
+    if np.isin(Y, [0.0, 1.0]).all():
+        np.testing.assert_array_equal(check_binary_indicator(Y), Y.astype(np.float32))
+    else:
+        with pytest.raises(ValueError, match="binary indicator"):
+            check_binary_indicator(Y)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 20), st.integers(1, 6), st.data())
+def test_tabular_dataset_batches_match_rows(n_rows, n_cols, data):
+    rng = np.random.default_rng(n_rows * 7 + n_cols)
+    X = rng.normal(size=(n_rows, n_cols)).astype(np.float32)
+    X[X < 0] = 0
+    idx = data.draw(st.lists(st.integers(0, n_rows - 1), min_size=1, max_size=n_rows))
+    for source in (X, sp.csr_matrix(X)):
+        batch = TabularDataset(source).__getitems__(idx)
+        np.testing.assert_array_equal(np.stack([b[0] for b in batch]), X[idx])
