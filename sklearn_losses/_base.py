@@ -400,9 +400,11 @@ class TorchMultiLabelClassifierBase(ClassifierMixin, BaseEstimator):
         net = self.net_
         net.module_.eval()
         out = []
+        # net.device rather than device_: skorch moves a net pickled on CUDA to the
+        # CPU when it is loaded where CUDA is absent.
         with torch.inference_mode():
             for Xi, _ in net.get_iterator(TabularDataset(X), training=False):
-                out.append(_as_logits(net.module_(Xi.to(self.device_))).float().cpu())
+                out.append(_as_logits(net.module_(Xi.to(net.device))).float().cpu())
         return torch.cat(out).numpy().astype(np.float64)
 
     def decision_function(self, X):
