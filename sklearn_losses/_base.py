@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 import skorch
 import torch
+from scipy.special import expit, log_expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
@@ -204,6 +205,15 @@ class TorchNet(skorch.NeuralNet):
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
         batches = self.history[-1, "batches"]
+        losses = [b["train_loss"] for b in batches if "train_loss" in b]
+        # A NaN/inf loss leaves NaN weights behind; stop with advice instead of
+        # returning a model that predicts garbage.
+        if not np.isfinite(losses).all():
+            raise ValueError(
+                f"Training diverged in epoch {len(self.history)}: the loss became "
+                "NaN or infinite. Scale the features (e.g. StandardScaler), clip "
+                "extreme values, or lower lr."
+            )
         keys = getattr(self.criterion_, "last_components_", {}).keys()
         for key in keys:
             values = [b[key] for b in batches if key in b]
@@ -437,12 +447,15 @@ class TorchMultiLabelClassifierBase(ClassifierMixin, BaseEstimator):
             Sigmoid probabilities for a multi-label target. For a 1-D target the
             rows are normalised to sum to one over ``classes_``.
         """
-        proba = 1.0 / (1.0 + np.exp(-self._logits(X)))
+        logits = self._logits(X)
         if self.multilabel_:
-            return proba
-        if proba.shape[1] == 1:
+            return expit(logits)
+        if logits.shape[1] == 1:
+            proba = expit(logits)
             return np.hstack([1.0 - proba, proba])
-        return proba / proba.sum(axis=1, keepdims=True)
+        # Normalise the sigmoids in log space: rows whose sigmoids all underflow
+        # to 0 would otherwise divide 0 by 0.
+        return softmax(log_expit(logits), axis=1)
 
     def predict(self, X):
         """Predict labels.

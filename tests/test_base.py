@@ -212,3 +212,29 @@ def test_tabular_dataset_batches_match_rows(n_rows, n_cols, data):
     for source in (X, sp.csr_matrix(X)):
         batch = TabularDataset(source).__getitems__(idx)
         np.testing.assert_array_equal(np.stack([b[0] for b in batch]), X[idx])
+
+
+class _DivergingLoss(nn.Module):
+    """A loss that turns NaN, as a too-large learning rate eventually does."""
+
+    def forward(self, logits, y, weight=None):
+        return logits.mean() * torch.tensor(float("nan"))
+
+
+def test_diverging_training_raises_instead_of_returning_nan_model():
+    class Diverging(_PlainMLPClassifier):
+        def _build_criterion(self, Y, weight):
+            return _DivergingLoss()
+
+    X, Y = _structured_multilabel(60)
+    with pytest.raises(ValueError, match="diverged.*StandardScaler"):
+        Diverging(max_epochs=2, random_state=0).fit(X, Y)
+
+
+def test_multiclass_probabilities_stay_normalised_for_extreme_logits():
+    X, Y = _structured_multilabel(120)
+    y = Y[:, 0] + Y[:, 1]
+    clf = _PlainMLPClassifier(max_epochs=5, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X * 1e6)
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
