@@ -1,0 +1,175 @@
+"""Bad input, persistence and determinism across every public estimator.
+
+Each bad input must give a ValueError that names the problem (or a documented,
+tested handling), never a torch stack trace and never a silent wrong answer.
+"""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn.base import clone
+from sklearn.datasets import make_multilabel_classification
+from sklearn.exceptions import NotFittedError
+from test_common import _small_estimators
+
+from sklearn_losses import IHOMERClassifier
+
+ESTIMATORS = _small_estimators()
+
+
+def _ids(estimator):
+    return type(estimator).__name__
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, Y = make_multilabel_classification(
+        n_samples=120, n_features=6, n_classes=3, n_labels=2, random_state=1
+    )
+    return X.astype(np.float64), Y
+
+
+def _fit(estimator, X, Y):
+    return clone(estimator).fit(X, Y)
+
+
+BAD_X = {
+    "nan": (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 7, np.nan, X), "NaN"),
+    "inf": (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 7, np.inf, X),
+            "infinity"),
+    "too large for float32": (lambda X: X * 1e300, "too large|infinity"),
+    "empty": (lambda X: X[:0], "0 sample"),
+    "strings": (lambda X: X.astype(object).astype(str).astype(object) + "x",
+                "could not convert|string"),
+    "3-D": (lambda X: X[:, :, None], "dim"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_X), ids=str)
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
+def test_bad_X_at_fit(estimator, case, data):
+    X, Y = data
+    transform, match = BAD_X[case]
+    with pytest.raises(ValueError, match=match):
+        _fit(estimator, transform(X), Y)
+
+
+@pytest.mark.parametrize(
+    "case, transform, match",
+    [
+        ("value 2", lambda Y: np.where(np.arange(Y.size).reshape(Y.shape) == 3, 2, Y),
+         r"0 and 1|binary|indicator"),
+        ("negative", lambda Y: -Y, r"0 and 1|binary|indicator|never positive"),
+        ("fractional", lambda Y: Y * 0.5, r"0 and 1|binary|indicator"),
+        ("3-D", lambda Y: Y[:, :, None], r"dim|shape|2-D|indicator"),
+    ],
+)
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
+def test_bad_label_matrix(estimator, case, transform, match, data):
+    X, Y = data
+    with pytest.raises(ValueError, match=match):
+        _fit(estimator, X, transform(Y))
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
+def test_mismatched_lengths(estimator, data):
+    X, Y = data
+    with pytest.raises(ValueError, match="inconsistent numbers of samples|length"):
+        _fit(estimator, X, Y[:-5])
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
+def test_never_positive_label(estimator, data):
+    """Batch learners refuse a label with no positive; a stream may see one later."""
+    X, Y = data
+    Y = Y.copy()
+    Y[:, 1] = 0
+    if isinstance(estimator, IHOMERClassifier):
+        fitted = _fit(estimator, X, Y)
+        assert (fitted.predict(X)[:, 1] == 0).all()
+        return
+    with pytest.raises(ValueError, match="never positive"):
+        _fit(estimator, X, Y)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
+def test_always_positive_label_is_predicted_positive(estimator, data):
+    X, Y = data
+    Y = Y.copy()
+    Y[:, 0] = 1
+    proba = np.asarray(_fit(estimator, X, Y).predict_proba(X))
+    assert np.isfinite(proba).all()
+    assert proba[:, 0].mean() > 0.5
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
+def test_one_dimensional_y_is_class_labels(estimator, data):
+    """A 1-D y means classes (as in MLPClassifier): predict returns those labels."""
+    X, Y = data
+    y = np.array(["a", "b", "c"])[Y.sum(axis=1) % 3]
+    pred = _fit(estimator, X, y).predict(X)
+    assert pred.shape == y.shape
+    assert set(pred) <= {"a", "b", "c"}
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
+def test_predict_side_errors(estimator, data):
+    X, Y = data
+    with pytest.raises(NotFittedError):
+        clone(estimator).predict(X)
+    fitted = _fit(estimator, X, Y)
+    with pytest.raises(ValueError, match="features"):
+        fitted.predict(X[:, :4])
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.predict(np.full_like(X[:3], np.nan))
+    assert fitted.predict(X[:1]).shape == (1, Y.shape[1])
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
+def test_pickle_round_trip_identical(estimator, data):
+    X, Y = data
+    fitted = _fit(estimator, X, Y)
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(fitted.predict_proba(X), restored.predict_proba(X))
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
+def test_same_seed_same_predictions_across_fits(estimator, data):
+    X, Y = data
+    first = _fit(estimator, X, Y).predict_proba(X)
+    second = _fit(estimator, X, Y).predict_proba(X)
+    np.testing.assert_array_equal(first, second)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    Y=arrays(np.int64, st.tuples(st.integers(8, 30), st.integers(1, 4)),
+             elements=st.integers(0, 1)),
+    seed=st.integers(0, 2**16),
+)
+def test_any_valid_label_matrix_fits_or_names_the_empty_label(Y, seed):
+    """Property: every 0/1 matrix either trains (and predicts its shape) or is
+    refused for exactly the label(s) that are never positive."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(Y.shape[0], 3))
+    estimator = clone(ESTIMATORS[0]).set_params(max_epochs=1)
+    never = np.flatnonzero(Y.sum(axis=0) == 0)
+    if never.size:
+        with pytest.raises(ValueError, match="never positive"):
+            estimator.fit(X, Y)
+        return
+    assert estimator.fit(X, Y).predict(X).shape == Y.shape
+
+
+def test_torch_global_state_untouched_by_inference(data):
+    X, Y = data
+    fitted = _fit(ESTIMATORS[0], X, Y)
+    torch.manual_seed(3)
+    state = torch.get_rng_state()
+    fitted.predict_proba(X)
+    assert torch.equal(state, torch.get_rng_state())
