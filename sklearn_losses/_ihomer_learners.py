@@ -28,6 +28,8 @@ from torch import nn
 # Scores are squeezed into [floor, 1 - floor]: probabilities estimated from a
 # finite sample should not be exactly 0 or 1.
 _SCORE_FLOOR = 1e-6
+# Predictors a cluster chooses between, in tie-breaking order.
+_PREDICTORS = ("knn", "br", "lp")
 
 __all__ = ["ClusterLearners", "ClusterState", "SharedTrunkNetwork"]
 
@@ -56,6 +58,7 @@ class SharedTrunkNetwork(nn.Module):
         else:
             self.trunk = nn.Sequential(nn.Linear(n_features, hidden_units), nn.ReLU())
             width = hidden_units
+        self.width = width
         self.heads = nn.Linear(width, n_labels)
 
     @torch.no_grad()
@@ -75,8 +78,12 @@ class SharedTrunkNetwork(nn.Module):
         scale = torch.where(var > 1e-12, var.sqrt(), torch.ones_like(var))
         return (X - self.mean) / scale
 
+    def embed(self, X):
+        """Trunk features shared by the binary-relevance and labelset heads."""
+        return self.trunk(self.standardize(X))
+
     def forward(self, X):
-        return self.heads(self.trunk(self.standardize(X)))
+        return self.heads(self.embed(X))
 
 
 class ClusterState:
@@ -92,7 +99,7 @@ class ClusterState:
         Device of the label index tensor.
     """
 
-    def __init__(self, labels, drift_delta, device):
+    def __init__(self, labels, drift_delta, device, width, max_labelsets):
         self.labels = tuple(labels)
         self.columns = list(self.labels)
         self.index = torch.as_tensor(self.labels, dtype=torch.long, device=device)
@@ -100,6 +107,15 @@ class ClusterState:
         self.first_labelset = None
         self.pure = True
         self.detector = ADWIN(delta=drift_delta)
+        # Label-powerset head: one class per labelset slot plus "other". Zero
+        # initialisation starts it uniform without touching any RNG.
+        self.slots = {}
+        self.slot_labelsets = torch.zeros((max_labelsets, len(self.labels)),
+                                          dtype=torch.float64, device=device)
+        self.lp_head = nn.Linear(width, max_labelsets + 1).to(device=device,
+                                                              dtype=torch.float64)
+        nn.init.zeros_(self.lp_head.weight)
+        nn.init.zeros_(self.lp_head.bias)
 
     def learn(self, Ys):
         """Update purity with the cluster's columns of a batch (host array)."""
@@ -107,6 +123,31 @@ class ClusterState:
             self.first_labelset = Ys[0].copy()
         if self.pure and not (Ys == self.first_labelset).all():
             self.pure = False
+
+    def labelset_targets(self, Ys):
+        """Slot of each row's labelset; a new labelset takes a free slot (first
+        come), and once the slots are full unseen labelsets map to "other"."""
+        capacity = self.slot_labelsets.shape[0]
+        targets = np.empty(len(Ys), dtype=np.int64)
+        for i, row in enumerate(Ys.astype(np.int8)):
+            key = row.tobytes()
+            slot = self.slots.get(key)
+            if slot is None and len(self.slots) < capacity:
+                slot = self.slots[key] = len(self.slots)
+                self.slot_labelsets[slot] = torch.as_tensor(row, dtype=torch.float64)
+            targets[i] = capacity if slot is None else slot
+        return targets
+
+    def labelset_scores(self, features, br):
+        """(winner + marginal) / 2 of the label-powerset head; see _labelset_vote."""
+        proba = torch.softmax(self.lp_head(features), dim=1)
+        sets, other = proba[:, :-1], proba[:, -1:]
+        marginal = sets @ self.slot_labelsets + other * br
+        best = torch.argmax(proba, dim=1)
+        capacity = self.slot_labelsets.shape[0]
+        winner = torch.where((best == capacity)[:, None], (br >= 0.5).double(),
+                             self.slot_labelsets[best.clamp(max=capacity - 1)])
+        return (winner + marginal) / 2
 
     def drifted(self, errors):
         """Feed per-instance Hamming errors; True when the error rose significantly."""
@@ -134,6 +175,8 @@ class ClusterLearners:
         SGD learning rate.
     knn_neighbors, knn_window : int
         Labelset-kNN parameters.
+    lp_max_labelsets : int
+        Labelset slots of each cluster's label-powerset head.
     switch_decay : float
         Per-instance decay of the error trackers that pick each cluster's
         predictor.
@@ -151,7 +194,8 @@ class ClusterLearners:
     >>> X = rng.randn(200, 3)
     >>> Y = np.c_[X[:, 0] > 0, X[:, 0] > 0, X[:, 1] > 0].astype(float)
     >>> learners = ClusterLearners(3, 3, ((0, 1), (2,)), hidden_units=None, lr=0.1,
-    ...     knn_neighbors=4, knn_window=100, switch_decay=0.99, bootstrap=False,
+    ...     knn_neighbors=4, knn_window=100, lp_max_labelsets=8, switch_decay=0.99,
+    ...     bootstrap=False,
     ...     drift_delta=0.002, device="cpu")
     >>> learners.learn(X, Y, rng)
     >>> bool((learners.predict_proba(X[:50]).round() == Y[:50]).mean() > 0.9)
@@ -159,9 +203,12 @@ class ClusterLearners:
     """
 
     def __init__(self, n_features, n_labels, partition, *, hidden_units, lr, knn_neighbors,
-                 knn_window, switch_decay, bootstrap, drift_delta, device):
+                 knn_window, lp_max_labelsets, switch_decay, bootstrap, drift_delta,
+                 device):
         self.n_labels = n_labels
         self.knn_neighbors = knn_neighbors
+        self.lp_max_labelsets = lp_max_labelsets
+        self.lr = lr
         self.switch_decay = switch_decay
         self.bootstrap = bootstrap
         self.drift_delta = drift_delta
@@ -169,15 +216,14 @@ class ClusterLearners:
         self.network = SharedTrunkNetwork(n_features, n_labels, hidden_units).to(
             device=device, dtype=torch.float64
         )
-        self.optimizer = torch.optim.SGD(self.network.parameters(), lr=lr)
         self.window_X = torch.zeros((knn_window, n_features), dtype=torch.float64,
                                     device=device)
         self.window_Y = torch.zeros((knn_window, n_labels), dtype=torch.float64,
                                     device=device)
         self.window_filled = 0
         self.window_next = 0
-        # Decayed Hamming errors per label: row 0 labelset-kNN, row 1 BR.
-        self.label_errors = np.zeros((2, n_labels))
+        # Decayed Hamming errors per label, one row per entry of _PREDICTORS.
+        self.label_errors = np.zeros((len(_PREDICTORS), n_labels))
         self.n_local_drifts = 0
         self.clusters = []
         self.restructure(partition)
@@ -186,21 +232,31 @@ class ClusterLearners:
     def restructure(self, partition):
         """Keep the state of clusters whose label set survives; start the rest."""
         kept = {state.labels: state for state in self.clusters}
-        self.clusters = [
-            kept.get(tuple(labels)) or ClusterState(labels, self.drift_delta, self.device)
-            for labels in partition
-        ]
+        clusters = []
+        for labels in partition:
+            state = kept.get(tuple(labels))
+            if state is None:
+                state = ClusterState(labels, self.drift_delta, self.device,
+                                     self.network.width, self.lp_max_labelsets)
+                # A fresh label-powerset head must earn its place: worst error.
+                self.label_errors[_PREDICTORS.index("lp"), state.columns] = 1.0
+            clusters.append(state)
+        self.clusters = clusters
+        # Plain SGD keeps no per-parameter state, so a rebuild loses nothing.
+        params = list(self.network.parameters())
+        params += [p for c in clusters for p in c.lp_head.parameters()]
+        self.optimizer = torch.optim.SGD(params, lr=self.lr)
 
     def modes(self):
-        """Predictor each cluster uses now: "pure", "knn" or "br"."""
+        """Predictor each cluster uses now: "pure" or one of _PREDICTORS."""
         out = []
         for cluster in self.clusters:
             if cluster.pure and cluster.first_labelset is not None:
                 out.append("pure")
                 continue
-            knn_error, br_error = self.label_errors[:, cluster.columns].sum(axis=1)
+            errors = self.label_errors[:, cluster.columns].sum(axis=1)
             # Ties (nothing measured yet) go to the kNN, MLHAT's young-leaf choice.
-            out.append("br" if br_error < knn_error else "knn")
+            out.append(_PREDICTORS[int(np.argmin(errors))])
         return out
 
     # ---- prediction ----------------------------------------------------- #
@@ -210,30 +266,33 @@ class ClusterLearners:
 
     @torch.no_grad()
     def candidates(self, X):
-        """Binary-relevance and labelset-kNN scores, each (n, n_labels), on the device."""
+        """Scores of every predictor in _PREDICTORS order, each (n, n_labels), on the device."""
         self.network.eval()
-        br = torch.sigmoid(self.network(X))
+        features = self.network.embed(X)
+        br = torch.sigmoid(self.network.heads(features))
         neighbours = self._neighbour_labels(X)
-        knn = torch.empty_like(br)
+        knn, lp = torch.empty_like(br), torch.empty_like(br)
         for cluster in self.clusters:
-            knn[:, cluster.index] = _labelset_vote(neighbours[:, :, cluster.index])
-        return knn, br
+            idx = cluster.index
+            knn[:, idx] = _labelset_vote(neighbours[:, :, idx])
+            lp[:, idx] = cluster.labelset_scores(features, br[:, idx])
+        return torch.stack([knn, br, lp])
 
-    def combine(self, knn, br):
+    def combine(self, candidates):
         """Scores of each cluster's current predictor; ``>= 0.5`` reproduces it."""
-        out = torch.empty_like(br)
+        out = torch.empty_like(candidates[0])
         for cluster, mode in zip(self.clusters, self.modes()):
             if mode == "pure":
                 out[:, cluster.index] = torch.as_tensor(
                     cluster.first_labelset, dtype=out.dtype, device=out.device
                 )
             else:
-                out[:, cluster.index] = (knn if mode == "knn" else br)[:, cluster.index]
+                out[:, cluster.index] = candidates[_PREDICTORS.index(mode)][:, cluster.index]
         return _SCORE_FLOOR + (1.0 - 2.0 * _SCORE_FLOOR) * out
 
     def predict_proba(self, X):
         """Host-side float64 scores for a NumPy batch."""
-        return self.combine(*self.candidates(self.as_tensor(X))).cpu().numpy()
+        return self.combine(self.candidates(self.as_tensor(X))).cpu().numpy()
 
     def _neighbour_labels(self, X):
         """Labels of the k nearest window rows, nearest first: (n, k, n_labels)."""
@@ -256,14 +315,14 @@ class ClusterLearners:
         Returns the host 0/1 predictions (scores ``>= threshold``) of the batch.
         """
         Xt, Yt = self.as_tensor(X), self.as_tensor(Y)
-        knn, br = self.candidates(Xt)
-        pred = (self.combine(knn, br) >= threshold).double()
+        candidates = self.candidates(Xt)
+        pred = (self.combine(candidates) >= threshold).double()
         n = Yt.shape[0]
         ages = self.switch_decay ** torch.arange(n - 1, -1, -1, dtype=Yt.dtype,
                                                  device=Yt.device)
-        misses = torch.stack([((knn >= 0.5).double() != Yt), ((br >= 0.5).double() != Yt)])
-        # One transfer per batch: the predictions and both learners' error sums.
-        host = torch.cat([pred, (misses.double() * ages[:, None]).sum(dim=1)]).cpu().numpy()
+        misses = ((candidates >= 0.5).double() != Yt).double()
+        # One transfer per batch: the predictions and every predictor's error sums.
+        host = torch.cat([pred, (misses * ages[:, None]).sum(dim=1)]).cpu().numpy()
         pred, error_sums = host[:n], host[n:]
         self.label_errors = (self.switch_decay ** n) * self.label_errors + (
             (1 - self.switch_decay) * error_sums
@@ -279,16 +338,28 @@ class ClusterLearners:
         return pred
 
     def learn(self, X, Y, rng):
-        """One SGD step on the batch, then update the scaler, window and purity."""
+        """One SGD step on the batch, then update the scaler, window and purity.
+
+        The loss is binary cross-entropy summed over labels plus each cluster's
+        label-powerset cross-entropy, Poisson-weighted per instance.
+        """
         Xt, Yt = self.as_tensor(X), self.as_tensor(Y)
         self.network.update_scaler(Xt)
         weights = (rng.poisson(1.0, size=len(Y)) if self.bootstrap else np.ones(len(Y)))
+        targets = self.as_tensor(np.stack(
+            [c.labelset_targets(Y[:, c.columns]) for c in self.clusters], axis=1
+        )).long()
         if weights.sum() > 0:
             self.network.train()
             w = torch.as_tensor(weights, dtype=torch.float64, device=self.device)
+            features = self.network.embed(Xt)
             losses = nn.functional.binary_cross_entropy_with_logits(
-                self.network(Xt), Yt, reduction="none"
+                self.network.heads(features), Yt, reduction="none"
             ).sum(dim=1)
+            for k, cluster in enumerate(self.clusters):
+                losses = losses + nn.functional.cross_entropy(
+                    cluster.lp_head(features), targets[:, k], reduction="none"
+                )
             loss = (w * losses).sum() / w.sum()
             self.optimizer.zero_grad()
             loss.backward()

@@ -76,6 +76,9 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         Neighbours of the labelset-kNN.
     knn_window : int, default=170
         Recent instances the labelset-kNN searches.
+    lp_max_labelsets : int, default=32
+        Labelset slots of each cluster's label-powerset head (first come);
+        later labelsets share an "other" class.
     bootstrap : bool, default=True
         Weight each instance by Poisson(1) in the SGD loss (online bagging).
     global_drift : {"adwin"} or None, default="adwin"
@@ -168,6 +171,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         "switch_decay": [Interval(Real, 0, 1, closed="neither")],
         "knn_neighbors": [Interval(Integral, 1, None, closed="left")],
         "knn_window": [Interval(Integral, 1, None, closed="left")],
+        "lp_max_labelsets": [Interval(Integral, 1, None, closed="left")],
         "bootstrap": ["boolean"],
         "global_drift": [StrOptions({"adwin"}), None],
         "drift_delta": [Interval(Real, 0, 1, closed="neither")],
@@ -183,7 +187,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, *, cluster_check_every=100, cluster_delta=0.9, cluster_tau=0.1,
                  label_stats_decay=0.999, min_cluster_size="auto", max_clusters=None,
                  switch_decay=0.99, knn_neighbors=4,
-                 knn_window=170, bootstrap=True, global_drift="adwin", drift_delta=0.002,
+                 knn_window=170, lp_max_labelsets=32, bootstrap=True, global_drift="adwin", drift_delta=0.002,
                  hidden_units=64, lr=0.5, batch_size=64, max_passes=1, threshold=0.5,
                  device="auto", random_state=None):
         self.cluster_check_every = cluster_check_every
@@ -195,6 +199,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         self.switch_decay = switch_decay
         self.knn_neighbors = knn_neighbors
         self.knn_window = knn_window
+        self.lp_max_labelsets = lp_max_labelsets
         self.bootstrap = bootstrap
         self.global_drift = global_drift
         self.drift_delta = drift_delta
@@ -277,6 +282,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
                 n_features, n_labels, self.label_partition_,
                 hidden_units=self.hidden_units, lr=self.lr,
                 knn_neighbors=self.knn_neighbors, knn_window=self.knn_window,
+                lp_max_labelsets=self.lp_max_labelsets,
                 switch_decay=self.switch_decay, bootstrap=self.bootstrap,
                 drift_delta=self.drift_delta, device=self.device_,
             )
