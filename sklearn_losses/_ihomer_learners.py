@@ -120,8 +120,10 @@ class ClusterState:
     def learn(self, Ys):
         """Update purity with the cluster's columns of a batch (host array)."""
         if self.first_labelset is None:
-            self.first_labelset = Ys[0].copy()
-        if self.pure and not (Ys == self.first_labelset).all():
+            self.first_labelset = torch.tensor(Ys[0], dtype=torch.float64,
+                                               device=self.index.device)
+            self._first_host = Ys[0].copy()
+        if self.pure and not (Ys == self._first_host).all():
             self.pure = False
 
     def labelset_targets(self, Ys):
@@ -134,7 +136,9 @@ class ClusterState:
             slot = self.slots.get(key)
             if slot is None and len(self.slots) < capacity:
                 slot = self.slots[key] = len(self.slots)
-                self.slot_labelsets[slot] = torch.as_tensor(row, dtype=torch.float64)
+                self.slot_labelsets[slot] = torch.as_tensor(
+                    row, dtype=torch.float64, device=self.slot_labelsets.device
+                )
             targets[i] = capacity if slot is None else slot
         return targets
 
@@ -283,9 +287,7 @@ class ClusterLearners:
         out = torch.empty_like(candidates[0])
         for cluster, mode in zip(self.clusters, self.modes()):
             if mode == "pure":
-                out[:, cluster.index] = torch.as_tensor(
-                    cluster.first_labelset, dtype=out.dtype, device=out.device
-                )
+                out[:, cluster.index] = cluster.first_labelset
             else:
                 out[:, cluster.index] = candidates[_PREDICTORS.index(mode)][:, cluster.index]
         return _SCORE_FLOOR + (1.0 - 2.0 * _SCORE_FLOOR) * out

@@ -44,14 +44,22 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
     """Incremental HOMER: online label clustering with per-cluster learners.
 
     A label tree (ODAC with the Jaccard distance, ODAC-J) partitions the labels
-    into clusters of co-occurring labels while the stream flows; each cluster
-    gets its own learner (MLHAT-style switch between the cluster's only
-    labelset, a labelset-kNN over recent instances, and binary relevance on a
-    shared torch network). Every mini-batch is first predicted, then learned
-    (test-then-train). A global ADWIN on ``1 - example-F1`` flushes the label
-    statistics when performance drifts, so the tree can merge and re-split to
-    the new correlation structure; a local ADWIN per cluster restarts the
-    competition between that cluster's predictors.
+    into clusters of co-occurring labels while the stream flows, forgetting
+    old co-occurrences at ``label_stats_decay`` per instance. Each cluster
+    gets its own leaf predictor: its only labelset while it has seen just
+    one, else whichever has made fewer recent errors on its labels among a
+    labelset-kNN over recent instances (as MLHAT's young leaves), a
+    label-powerset head and binary relevance, both on a shared torch trunk
+    trained by SGD with Poisson(1) weights. Every step of ``batch_size`` rows
+    is first predicted, then learned (test-then-train). A global ADWIN on
+    ``1 - example-F1`` flushes the label statistics when the error rises, so
+    the tree can merge and re-split to the new correlation structure; a local
+    ADWIN per cluster restarts the competition between its predictors.
+
+    Differences from the spec (``shared/specs/ihomer.md``): the cluster
+    learners are not Hoeffding trees (no instance routing, subtree switches or
+    their parameters), and predictors are chosen by measured error rather than
+    MLHAT's weight and entropy thresholds.
 
     Parameters
     ----------
@@ -187,8 +195,8 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, cluster_check_every=100, cluster_delta=0.9, cluster_tau=0.1,
                  label_stats_decay=0.999, min_cluster_size="auto", max_clusters=None,
-                 switch_decay=0.99, knn_neighbors=4,
-                 knn_window=170, lp_max_labelsets=32, bootstrap=True, global_drift="adwin", drift_delta=0.002,
+                 switch_decay=0.99, knn_neighbors=4, knn_window=170, lp_max_labelsets=32,
+                 bootstrap=True, global_drift="adwin", drift_delta=0.002,
                  hidden_units=64, lr=0.1, batch_size=16, max_passes=1, threshold=0.5,
                  device="auto", random_state=None):
         self.cluster_check_every = cluster_check_every
@@ -292,24 +300,13 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         self.n_restructures_ = 0
         self.drift_log_ = []
         self.n_instances_seen_ = 0
+        self._sync_summary()
 
-    @property
-    def n_clusters_(self):
-        """Number of label clusters."""
-        check_is_fitted(self, "learners_")
-        return len(self.label_partition_)
-
-    @property
-    def label_tree_depth_(self):
-        """Depth of the label tree's deepest active leaf."""
-        check_is_fitted(self, "learners_")
-        return self.label_tree_.depth
-
-    @property
-    def n_local_drifts_(self):
-        """Cluster-level drifts detected by the clusters' ADWINs."""
-        check_is_fitted(self, "learners_")
-        return self.learners_.n_local_drifts
+    def _sync_summary(self):
+        """Refresh the summary attributes after a step."""
+        self.n_clusters_ = len(self.label_partition_)
+        self.label_tree_depth_ = self.label_tree_.depth
+        self.n_local_drifts_ = self.learners_.n_local_drifts
 
     # ---- learning ------------------------------------------------------- #
     def _dense_rows(self, X, start, stop):
@@ -326,6 +323,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         self.n_instances_seen_ += len(Y)
         self.label_tree_.update(Y)
         self._maybe_restructure()
+        self._sync_summary()
         return scores
 
     def _observe_global(self, scores):
