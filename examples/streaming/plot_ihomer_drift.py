@@ -26,6 +26,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.lines import Line2D
 
 from sklearn_losses import IHOMERClassifier
 from sklearn_losses.datasets import load_yeast
@@ -102,13 +103,17 @@ panels = [
 ]
 for ax, res, base, win, model, change, title in panels:
     ax.plot(res["windowed_example_f1"], label="IHOMERClassifier (batches of 64)")
-    ax.plot(np.arange(win, win + len(base)), base, label="BR logistic regression (river)")
+    ax.plot(np.arange(win, win + len(base)), base,
+            label="BR logistic regression (river, per instance)")
     ax.axvline(change, color="k", linestyle="--", label="true change")
     for seen, kind, _ in model.drift_log_:
         color = "tab:red" if kind == "drift" else "tab:green"
-        ax.axvline(seen, color=color, alpha=0.5, linewidth=1, ymax=0.08)
+        ax.axvline(seen, color=color, alpha=0.6, linewidth=1, ymax=0.1)
     ax.set_title(title)
     ax.set_ylabel(f"example-F1 (last {win})")
 axes[1].set_xlabel("instances seen")
-axes[0].legend(loc="lower left", fontsize=8)
+handles, _ = axes[0].get_legend_handles_labels()
+handles += [Line2D([], [], color="tab:red", label="global drift detected"),
+            Line2D([], [], color="tab:green", label="label partition changed")]
+axes[0].legend(handles=handles, loc="lower left", fontsize=8)
 fig.tight_layout()
