@@ -5,8 +5,9 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from river.base import MultiLabelClassifier
 from river.drift import ADWIN
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import f1_score, hamming_loss
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import type_of_target
@@ -24,7 +25,7 @@ from ._base import (
 from ._ihomer_learners import ClusterLearners
 from ._label_clustering import LabelTree
 
-__all__ = ["IHOMERClassifier", "prequential_evaluate"]
+__all__ = ["IHOMERClassifier", "IHOMERRiver", "prequential_evaluate"]
 
 
 def _example_f1(Y_true, Y_pred):
@@ -538,3 +539,105 @@ def prequential_evaluate(estimator, X, Y, *, batch_size=64, window=500):
         "row_example_f1": rows,
         "windowed_example_f1": windowed,
     }
+
+
+class IHOMERRiver(MultiLabelClassifier):
+    """River adapter: ``learn_one`` / ``predict_one`` over an ``IHOMERClassifier``.
+
+    Rows are buffered and passed to ``partial_fit`` ``buffer_size`` at a time,
+    so predictions lag the buffer (they use the model as of the last flush).
+    The feature and label names are fixed by the first ``learn_one`` call; a
+    feature missing from a later ``x`` counts as 0.
+
+    Parameters
+    ----------
+    estimator : IHOMERClassifier or None, default=None
+        Template, cloned on the first flush; None means ``IHOMERClassifier()``.
+    buffer_size : int, default=64
+        Rows per ``partial_fit`` call.
+
+    Attributes
+    ----------
+    model_ : IHOMERClassifier or None
+        The fitted clone, None before the first flush.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.RandomState(0)
+    >>> model = IHOMERRiver(IHOMERClassifier(random_state=0), buffer_size=32)
+    >>> for _ in range(200):
+    ...     x = {"a": rng.randn(), "b": rng.randn()}
+    ...     model.learn_one(x, {"pos_a": x["a"] > 0, "pos_b": x["b"] > 0})
+    >>> model.predict_one({"a": 2.0, "b": -2.0})
+    {'pos_a': True, 'pos_b': False}
+    """
+
+    def __init__(self, estimator=None, buffer_size=64):
+        self.estimator = estimator
+        self.buffer_size = buffer_size
+        self.model_ = None
+        self._features = None
+        self._labels = None
+        self._X, self._Y = [], []
+
+    def _row(self, x):
+        return [float(x.get(name, 0.0)) for name in self._features]
+
+    def learn_one(self, x, y):
+        """Buffer one row; learn the buffer once it is full.
+
+        Parameters
+        ----------
+        x : dict
+            Features.
+        y : dict
+            Label name -> bool.
+        """
+        if self._features is None:
+            self._features, self._labels = list(x), list(y)
+        self._X.append(self._row(x))
+        self._Y.append([int(bool(y.get(name, False))) for name in self._labels])
+        if len(self._X) >= self.buffer_size:
+            if self.model_ is None:
+                template = IHOMERClassifier() if self.estimator is None else self.estimator
+                self.model_ = clone(template)
+            self.model_.partial_fit(np.asarray(self._X), np.asarray(self._Y))
+            self._X, self._Y = [], []
+
+    def predict_proba_one(self, x):
+        """Per-label ``{False: 1 - p, True: p}``; empty before the first flush.
+
+        Parameters
+        ----------
+        x : dict
+            Features.
+
+        Returns
+        -------
+        proba : dict
+            Label name -> ``{False: float, True: float}``.
+        """
+        if self.model_ is None:
+            return {}
+        proba = self.model_.predict_proba(np.asarray([self._row(x)]))[0]
+        return {name: {False: 1.0 - p, True: p} for name, p in zip(self._labels, proba)}
+
+    def predict_one(self, x):
+        """Predicted labels, ``p >= threshold`` of the wrapped estimator.
+
+        Parameters
+        ----------
+        x : dict
+            Features.
+
+        Returns
+        -------
+        labels : dict
+            Label name -> bool; empty before the first flush.
+        """
+        if self.model_ is None:
+            return {}
+        threshold = self.model_.threshold
+        return {name: bool(p[True] >= threshold)
+                for name, p in self.predict_proba_one(x).items()}

@@ -186,3 +186,22 @@ def test_one_dimensional_classes_fixed_by_first_call():
         clf.partial_fit(X, np.full(64, 7))
     with pytest.raises(ValueError, match="only one class"):
         IHOMERClassifier().partial_fit(X, np.zeros(64))
+
+
+def test_river_adapter_learns_and_plugs_into_river_metrics():
+    from river import metrics
+
+    from sklearn_losses.streaming import IHOMERRiver
+
+    rng = np.random.RandomState(0)
+    model = IHOMERRiver(IHOMERClassifier(random_state=0), buffer_size=32)
+    assert model.predict_one({"a": 0.0, "b": 0.0}) == {}
+    metric = metrics.multioutput.ExactMatch()
+    for i in range(600):
+        x = {"a": rng.randn(), "b": rng.randn()}
+        y = {"pos_a": bool(x["a"] > 0), "pos_b": bool(x["b"] > 0)}
+        if i >= 300:
+            metric.update(y, model.predict_one(x))
+        model.learn_one(x, y)
+    assert metric.get() > 0.8
+    assert model.model_.n_instances_seen_ == 576
