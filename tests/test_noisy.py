@@ -1,0 +1,281 @@
+"""Tests of STORM: the meta step's maths, noise detection, robustness, errors."""
+
+import statistics
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.datasets import load_digits, make_multilabel_classification
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_losses import NoisyLabelRescaledClassifier
+from sklearn_losses._storm import (
+    FeatureMemory,
+    IndexedDataset,
+    StormCriterion,
+    StormNet,
+    gaussian_kl,
+    gaussian_overlap,
+)
+from sklearn_losses.networks import LossRescalerNetwork, MLPNetwork
+from sklearn_losses.noise import inject_label_noise
+
+
+# --------------------------------------------------------------------------- #
+# building blocks
+# --------------------------------------------------------------------------- #
+def test_gaussian_overlap_and_kl_match_reference_formulas():
+    rng = np.random.default_rng(0)
+    m1, m2 = rng.normal(size=20), rng.normal(size=20)
+    s1, s2 = rng.uniform(0.1, 2, size=20), rng.uniform(0.1, 2, size=20)
+    s2[:3] = s1[:3]  # equal spreads take the other branch
+    t = [torch.tensor(a, dtype=torch.float64) for a in (m1, s1, m2, s2)]
+    expected = [
+        statistics.NormalDist(a, b).overlap(statistics.NormalDist(c, d))
+        for a, b, c, d in zip(m1, s1, m2, s2)
+    ]
+    np.testing.assert_allclose(gaussian_overlap(*t).numpy(), expected, atol=1e-9)
+    kl = torch.distributions.kl_divergence(
+        torch.distributions.Normal(t[0], t[1]), torch.distributions.Normal(t[2], t[3])
+    )
+    np.testing.assert_allclose(gaussian_kl(*t).numpy(), kl.numpy(), rtol=1e-10)
+    zero = torch.zeros(1, dtype=torch.float64)
+    one = torch.ones(1, dtype=torch.float64)
+    assert gaussian_kl(zero, zero, one, one).item() == 0.0
+    assert gaussian_overlap(zero, zero, one, one).item() == 1.0
+
+
+def test_feature_memory_groups_by_class_and_agreement_and_forgets():
+    memory = FeatureMemory(n_groups=2, size=3)
+    loss = torch.tensor([[1.0, 2.0, 3.0, 9.0], [1.0, 2.0, 5.0, 9.0]])
+    conf = torch.full_like(loss, 0.5)
+    correct = torch.tensor([[True, True, True, False]] * 2)
+    groups = torch.tensor([0, 0, 0, 1])
+    features = memory.featurize(loss, conf, correct, groups)
+    assert features.shape == (4, 19)
+    # Rows 0-2 share (class 0, agreeing): group mean of the mean losses 1, 2, 4.
+    np.testing.assert_allclose(features[:3, 1].numpy(), 7 / 3, rtol=1e-6)
+    np.testing.assert_allclose(features[:, 18].numpy(), [1, 1, 1, 0])
+    # A lone row (class 1) gets std 1e-8, never NaN.
+    assert torch.isfinite(features).all() and features[3, 2] == pytest.approx(1e-8)
+    memory.featurize(loss[:, :2] + 10, conf[:, :2], correct[:, :2], groups[:2])
+    # Class 0 keeps its 3 newest rows: the two new ones first, then the newest old one.
+    kept = memory.rows[memory.groups == 0, 0]
+    np.testing.assert_allclose(kept.numpy(), [11, 12, 1])
+
+
+def test_rescaler_weights_in_unit_interval_and_half_for_lone_rows():
+    torch.manual_seed(0)
+    rescaler = LossRescalerNetwork(n_nets=3)
+    nets = torch.tensor([0, 0, 1, 1, 1, 2])
+    w = rescaler(torch.randn(6, 19), nets, bn_ids=nets)
+    assert ((w > 0) & (w < 1)).all()
+    assert w[5] == 0.5  # a class alone in the batch cannot be normalised
+    # The output batch norm centres each group's weights at 0.5 on average.
+    assert w[:5].mean().item() == pytest.approx(0.5, abs=0.15)
+
+
+# --------------------------------------------------------------------------- #
+# the meta step against slow references
+# --------------------------------------------------------------------------- #
+def _tiny_net(kind="multiclass", n_outputs=3, lookahead_lr=0.5, dtype=torch.float64):
+    """A StormNet on 12 rows, dropout-free, so the meta loss is deterministic."""
+    torch.manual_seed(0)
+    X = np.random.default_rng(0).normal(size=(12, 4)).astype(np.float32)
+    if kind == "multiclass":
+        Y = np.eye(n_outputs, dtype=np.float32)[np.arange(12) % n_outputs]
+    else:
+        Y = (np.random.default_rng(1).random((12, n_outputs)) < 0.5).astype(np.float32)
+    criterion = StormCriterion(kind, n_outputs, granularity="label", normalization="batch")
+    net = StormNet(
+        MLPNetwork(4, n_outputs, (5,)), criterion, lookahead_lr=lookahead_lr,
+        extra_pass_dropout=0.0, memory_size=4, max_epochs=1, batch_size=6,
+        train_split=None, optimizer=torch.optim.SGD, lr=0.1,
+    ).initialize()
+    net.module_.to(dtype)
+    net.rescaler_.to(dtype)
+    net.input_dropout_ = 0.0
+    net.reset_memories()
+    data = torch.tensor(X, dtype=dtype), torch.tensor(Y, dtype=dtype)
+    return net, data
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "multilabel"])
+def test_lookahead_equals_a_manual_sgd_step(kind):
+    net, (X, Y) = _tiny_net(kind)
+    step = net.meta_objective(X[:6], Y[:6], X[6:], Y[6:])
+    weights = step["weights"].detach()
+    manual = MLPNetwork(4, 3, (5,)).double()
+    manual.load_state_dict(net.module_.state_dict())
+    sgd = torch.optim.SGD(manual.parameters(), lr=0.5)
+    criterion = net.criterion_
+    loss = criterion.unit_losses(manual(X[:6]), Y[:6])[0]
+    (weights * loss).sum(1).mean().backward()
+    sgd.step()
+    for name, p in manual.named_parameters():
+        torch.testing.assert_close(step["fast"][name], p, rtol=1e-12, atol=1e-12)
+
+
+class _Replay:
+    """A feature memory that records its first features, then replays them.
+
+    STORM's features are detached statistics: the meta gradient treats them as
+    constants. Replaying them makes finite differences measure the same thing.
+    """
+
+    def __init__(self, memory):
+        self.memory, self.features = memory, None
+
+    def featurize(self, *args):
+        if self.features is None:
+            self.features = self.memory.featurize(*args)
+        return self.features
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "multilabel"])
+def test_rescaler_meta_gradient_matches_finite_differences(kind):
+    net, (X, Y) = _tiny_net(kind)
+    train, meta = _Replay(net.train_memory_), _Replay(net.meta_memory_)
+
+    def meta_loss():
+        net.train_memory_, net.meta_memory_ = train, meta
+        return net.meta_objective(X[:6], Y[:6], X[6:], Y[6:])["meta"]
+
+    params = list(net.rescaler_.parameters())
+    grads = torch.autograd.grad(meta_loss(), params)
+    eps = 1e-6
+    for p, g in zip(params, grads):
+        flat, gflat = p.data.view(-1), g.reshape(-1)
+        for i in range(0, flat.numel(), max(1, flat.numel() // 7)):
+            old = flat[i].item()
+            flat[i] = old + eps
+            up = meta_loss().item()
+            flat[i] = old - eps
+            down = meta_loss().item()
+            flat[i] = old
+            assert gflat[i].item() == pytest.approx((up - down) / (2 * eps), rel=1e-4, abs=1e-9)
+    # The meta gradient must flow through the look-ahead step as well as through
+    # the meta batch's own weights: with alpha = 0 only the latter remains.
+    net.lookahead_lr = 0.0
+    outer_only = torch.autograd.grad(meta_loss(), params)
+    assert not all(torch.allclose(a, b) for a, b in zip(grads, outer_only))
+
+
+def test_training_step_sets_weighted_model_gradient_and_steps_both_optimizers():
+    net, (X, Y) = _tiny_net(dtype=torch.float32)
+    net.train_data_ = IndexedDataset(X.numpy(), Y.numpy())
+    net.meta_generator_ = torch.Generator().manual_seed(0)
+    net.epoch_weights_ = torch.full((12, 1), float("nan"))
+    batch = torch.utils.data.default_collate(net.train_data_.__getitems__(list(range(6))))
+    before = [p.detach().clone() for p in net.rescaler_.parameters()]
+    module_before = [p.detach().clone() for p in net.module_.parameters()]
+    net.train_step(batch)
+    weights = net.epoch_weights_[:6]
+    assert torch.isfinite(weights).all() and torch.isnan(net.epoch_weights_[6:]).all()
+    # The model moved by -lr * grad of the weighted loss at the old parameters.
+    manual = MLPNetwork(4, 3, (5,))
+    for p, old in zip(manual.parameters(), module_before):
+        p.data.copy_(old)
+    loss = net.criterion_.unit_losses(manual(X[:6]), Y[:6])[0]
+    (weights * loss).sum(1).mean().backward()
+    for p, m in zip(net.module_.parameters(), manual.parameters()):
+        torch.testing.assert_close(p.detach(), m.detach() - 0.1 * m.grad)
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.rescaler_.parameters()))
+
+
+# --------------------------------------------------------------------------- #
+# behaviour on data
+# --------------------------------------------------------------------------- #
+@pytest.fixture(scope="module")
+def noisy_digits():
+    X, y = load_digits(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+    scaler = StandardScaler().fit(X_tr)
+    y_noisy, is_noisy = inject_label_noise(y_tr, 0.4, random_state=0)
+    return scaler.transform(X_tr), scaler.transform(X_te), y_noisy, is_noisy, y_te
+
+
+def _plain_cross_entropy_accuracy(X, y, X_test, y_test, epochs, seed=0):
+    """The same MLP, optimizer and batches with unweighted cross-entropy."""
+    torch.manual_seed(seed)
+    model = MLPNetwork(X.shape[1], 10, (256,), dropout=0.1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(X), generator=generator).split(32):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(X[idx]), y[idx]).backward()
+            optimizer.step()
+    with torch.no_grad():
+        pred = model.eval()(torch.tensor(X_test, dtype=torch.float32)).argmax(1).numpy()
+    return (pred == y_test).mean()
+
+
+def test_digits_40pct_noise_weights_find_flips_and_beat_cross_entropy(noisy_digits):
+    X_tr, X_te, y_noisy, is_noisy, y_te = noisy_digits
+    clf = NoisyLabelRescaledClassifier(max_epochs=10, random_state=0).fit(X_tr, y_noisy)
+    w = clf.sample_weights_
+    assert w.shape == (len(y_noisy),) and np.isfinite(w).all()
+    assert ((w > 0) & (w < 1)).all()
+    assert clf.sample_weight_history_.shape == (10, len(y_noisy))
+    assert roc_auc_score(~is_noisy, w) > 0.85
+    assert w[is_noisy].mean() < 0.3 < 0.5 < w[~is_noisy].mean()
+    plain = _plain_cross_entropy_accuracy(X_tr, y_noisy, X_te, y_te, epochs=10)
+    assert clf.score(X_te, y_te) > plain + 0.01
+    issues = clf.label_issues_
+    assert issues["is_label_issue"].to_numpy().sum() > 0.2 * len(y_noisy)
+    np.testing.assert_array_equal(issues["given_label"], y_noisy)
+    np.testing.assert_allclose(clf.predict_proba(X_te[:5]).sum(1), 1.0)
+
+
+def test_multilabel_entry_weights_rank_flipped_entries_lower():
+    X, Y = make_multilabel_classification(
+        n_samples=600, n_features=20, n_classes=5, n_labels=2, random_state=0
+    )
+    X = StandardScaler().fit_transform(X)
+    Y_noisy, is_noisy = inject_label_noise(Y, (0.2, 0.05), kind="multilabel", random_state=0)
+    clf = NoisyLabelRescaledClassifier(max_epochs=20, random_state=0)
+    clf.fit(sp.csr_matrix(X), Y_noisy)
+    assert clf.sample_weights_.shape == Y.shape
+    assert roc_auc_score(~is_noisy.ravel(), clf.sample_weights_.ravel()) > 0.6
+    assert len(clf.label_issues_) == Y.size
+    assert clf.predict(X).shape == Y.shape
+    per_row = NoisyLabelRescaledClassifier(
+        max_epochs=1, weight_granularity="sample", random_state=0
+    ).fit(X, Y_noisy)
+    assert per_row.sample_weights_.shape == (len(X),)
+
+
+def test_binary_target_and_user_module_without_dropout():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    y = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+    clf = NoisyLabelRescaledClassifier(
+        module=torch.nn.Linear(5, 1), max_epochs=10, lr=1e-2, random_state=0
+    ).fit(X, y)
+    assert clf.net_.input_dropout_ == pytest.approx(0.1)  # passes must differ
+    assert np.isfinite(clf.sample_weights_).all()
+    assert clf.score(X, y) > 0.85
+    assert set(clf.predict(X)) <= {"yes", "no"}
+
+
+# --------------------------------------------------------------------------- #
+# errors
+# --------------------------------------------------------------------------- #
+def test_errors_are_clear():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(NotFittedError):
+        NoisyLabelRescaledClassifier().predict(X)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        NoisyLabelRescaledClassifier(max_epochs=1).fit(X, np.linspace(0, 1, 20))
+    with pytest.raises(ValueError, match="n_forward_passes"):
+        NoisyLabelRescaledClassifier(n_forward_passes=1).fit(X, np.arange(20) % 2)
+    with pytest.raises(ValueError, match="weight_normalization"):
+        NoisyLabelRescaledClassifier(weight_normalization="rows").fit(X, np.arange(20) % 2)
+    with pytest.raises(TypeError, match="sample_weight"):
+        NoisyLabelRescaledClassifier().fit(X, np.arange(20) % 2, sample_weight=np.ones(20))
