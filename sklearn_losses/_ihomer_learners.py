@@ -3,21 +3,23 @@
 Each label cluster gets an MLHAT-style leaf predictor:
 
 - a *pure* cluster (one labelset seen so far) predicts that labelset;
-- otherwise it predicts with whichever of two learners has made fewer
+- otherwise it predicts with whichever of three learners has made the fewest
   recent errors on its labels (an exponentially decayed test-then-train
   Hamming error): the majority labelset of the ``k`` nearest recent instances
-  (MLHAT's labelset-kNN over a sliding window), or binary relevance, one
-  logistic output per label on a shared trunk trained by mini-batch SGD with
-  Poisson(1) (online bagging) weights. [ours] MLHAT switches on leaf weight
-  and entropy; here the binary-relevance weights outlive restructures, so a
-  new cluster's age says nothing about them and measured error decides.
+  (MLHAT's labelset-kNN over a sliding window); binary relevance, one
+  logistic output per label; or a label-powerset head over the cluster's
+  labelsets (the spec's LP head). Both heads sit on one shared trunk trained
+  by mini-batch SGD with Poisson(1) (online bagging) weights. [ours] MLHAT
+  switches on leaf weight and entropy; here the trunk and binary-relevance
+  weights outlive restructures, so a new cluster's age says nothing about
+  them and measured error decides.
 
 Binary-relevance heads are rows of one output layer indexed by label, so when
 the partition changes a label keeps its weights whichever cluster it joins
 (the spec's label-by-label warm start), and error trackers are per label for
-the same reason. Cluster-level state (purity, a local ADWIN) is kept for
-clusters whose label set survives a restructure and started afresh for new
-ones.
+the same reason. Cluster-level state (purity, labelset head, a local ADWIN)
+is kept for clusters whose label set survives a restructure and started
+afresh for new ones.
 """
 
 import numpy as np
@@ -96,7 +98,11 @@ class ClusterState:
     drift_delta : float
         Confidence of the local ADWIN on the cluster's Hamming error.
     device : str
-        Device of the label index tensor.
+        Device of the cluster's tensors.
+    width : int
+        Width of the shared trunk's features (input of the labelset head).
+    max_labelsets : int
+        Labelset slots of the label-powerset head.
     """
 
     def __init__(self, labels, drift_delta, device, width, max_labelsets):
@@ -106,7 +112,7 @@ class ClusterState:
         self.drift_delta = drift_delta
         self.first_labelset = None
         self.pure = True
-        self.detector = ADWIN(delta=drift_delta)
+        self.restart_detector()
         # Label-powerset head: one class per labelset slot plus "other". Zero
         # initialisation starts it uniform without touching any RNG.
         self.slots = {}
@@ -152,6 +158,10 @@ class ClusterState:
         winner = torch.where((best == capacity)[:, None], (br >= 0.5).double(),
                              self.slot_labelsets[best.clamp(max=capacity - 1)])
         return (winner + marginal) / 2
+
+    def restart_detector(self):
+        """A fresh local ADWIN (at creation and after a detected drift)."""
+        self.detector = ADWIN(delta=self.drift_delta)
 
     def drifted(self, errors):
         """Feed per-instance Hamming errors; True when the error rose significantly."""
@@ -335,7 +345,7 @@ class ClusterLearners:
                 # MLHAT would grow an alternate subtree; the analogue here is to
                 # let both predictors compete again on fresh error estimates.
                 self.label_errors[:, cols] = 0.0
-                cluster.detector = ADWIN(delta=self.drift_delta)
+                cluster.restart_detector()
                 self.n_local_drifts += 1
         return pred
 
