@@ -86,13 +86,13 @@ def test_estimator_detects_drift_restructures_and_recovers(drift_stream):
     pre = np.nanmean(rows[DRIFT_AT - 1000:DRIFT_AT])
     just_after = np.nanmean(rows[DRIFT_AT:DRIFT_AT + 500])
     recovered = np.nanmean(rows[DRIFT_AT + 3000:DRIFT_AT + 4000])
-    # Measured (seed 0): pre .797, just after .368, recovered .682 (0.86 x pre;
-    # seed 1: 0.91 x). The spec asks 0.95 x pre; the post-drift concept (one
+    # Measured (seed 0): pre .809, just after .286, recovered .713 (0.88 x pre;
+    # seed 1: 0.87 x). The spec asks 0.95 x pre; the post-drift concept (one
     # of four exclusive groups) is harder, river's BR drops from .82 to .60.
     assert recovered > just_after + 0.2
     assert recovered >= 0.8 * pre
     # Spec: post-drift subset accuracy at least the one-cluster ablation's
-    # (measured .347 vs .333).
+    # (measured .369 vs .349; seed 1: .374 vs .354).
     ablation = prequential_evaluate(IHOMERClassifier(max_clusters=1, random_state=0), X, Y)
     assert np.mean(rows[DRIFT_AT:] == 1) >= np.mean(ablation["row_example_f1"][DRIFT_AT:] == 1)
 
@@ -135,6 +135,9 @@ def test_yeast_prequential_beats_majority_and_river_br():
     assert ours["example_f1"] > maj_f1 + 0.05
     assert ours["example_f1"] >= np.mean(f1s)
     assert ours["subset_accuracy"] >= np.mean(hits)
+    # The spec's Yeast targets (measured, seed 0: .592 and .143).
+    assert ours["example_f1"] >= 0.56
+    assert ours["subset_accuracy"] >= 0.127
 
 
 def test_partial_fit_in_batches_equals_fit():
