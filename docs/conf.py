@@ -36,7 +36,16 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/**/*.ipynb"]
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+# The generated set_*_request methods and score carry scikit-learn's own docstrings,
+# whose cross-references point into scikit-learn's docs.
+autodoc_default_options = {
+    "members": True,
+    "inherited-members": False,
+    "exclude-members": ",".join(
+        f"set_{method}_request"
+        for method in ("fit", "partial_fit", "predict", "predict_proba", "score")
+    ) + ",score",
+}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 myst_heading_anchors = 3

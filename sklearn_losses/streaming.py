@@ -119,7 +119,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Number of features.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when X is a DataFrame.
     classes_ : ndarray
         Class labels for a 1-D ``y``; ``arange(n_labels)`` otherwise.
