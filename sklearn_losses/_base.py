@@ -409,11 +409,16 @@ class TorchMultiLabelClassifierBase(ClassifierMixin, BaseEstimator):
         X = self._check_fitted_X(X)
         net = self.net_
         net.module_.eval()
+        rows = TabularDataset(X)
         out = []
-        # net.device rather than device_: skorch moves a net pickled on CUDA to the
-        # CPU when it is loaded where CUDA is absent.
+        # Batches are sliced by hand: a DataLoader draws a seed from torch's global
+        # RNG, and predicting must leave it untouched. net.device rather than
+        # device_: skorch moves a net pickled on CUDA to the CPU when it is loaded
+        # where CUDA is absent.
         with torch.inference_mode():
-            for Xi, _ in net.get_iterator(TabularDataset(X), training=False):
+            for start in range(0, X.shape[0], net.batch_size):
+                batch = np.arange(start, min(start + net.batch_size, X.shape[0]))
+                Xi = torch.from_numpy(rows._rows(batch))
                 out.append(_as_logits(net.module_(Xi.to(net.device))).float().cpu())
         return torch.cat(out).numpy().astype(np.float64)
 
