@@ -173,3 +173,20 @@ def test_torch_global_state_untouched_by_inference(data):
     state = torch.get_rng_state()
     fitted.predict_proba(X)
     assert torch.equal(state, torch.get_rng_state())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="simulates a CPU-only machine")
+@pytest.mark.parametrize(
+    "estimator", [e for e in ESTIMATORS if hasattr(e, "max_epochs")], ids=_ids
+)
+def test_model_pickled_on_cuda_predicts_on_cpu_only_machine(estimator, data):
+    """A net whose device says CUDA (as after a GPU fit) is loaded on the CPU by
+    skorch and predicts the same values."""
+    X, Y = data
+    fitted = _fit(estimator, X, Y)
+    expected = fitted.predict_proba(X)
+    fitted.net_.device = "cuda"
+    with pytest.warns(UserWarning, match="cuda"):
+        restored = pickle.loads(pickle.dumps(fitted))
+    assert str(restored.net_.device) == "cpu"
+    np.testing.assert_allclose(restored.predict_proba(X), expected)
