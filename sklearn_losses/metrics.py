@@ -1,0 +1,225 @@
+"""Metrics for conformal prediction sets of label-sets.
+
+A prediction set is an array of shape ``(n_sets, n_labels)`` holding 0/1
+label-sets, as returned by
+:meth:`~sklearn_losses.ConformalLabelPowersetClassifier.predict_sets`.
+"""
+
+import numpy as np
+from scipy.stats import norm
+
+from ._base import check_binary_indicator
+
+__all__ = [
+    "empty_rate",
+    "error_rate_band",
+    "labelset_coverage",
+    "labelset_error_rate",
+    "mean_set_size",
+    "observed_excess",
+    "singleton_rate",
+]
+
+
+def _check_sets(Y_true, sets):
+    Y_true = check_binary_indicator(Y_true, name="Y_true").astype(np.int64)
+    if len(sets) != Y_true.shape[0]:
+        raise ValueError(
+            f"Y_true has {Y_true.shape[0]} rows but {len(sets)} prediction sets were given."
+        )
+    for s in sets:
+        if np.ndim(s) != 2 or np.shape(s)[1] != Y_true.shape[1]:
+            raise ValueError(
+                f"each prediction set must have shape (n_sets, {Y_true.shape[1]}); "
+                f"got {np.shape(s)}."
+            )
+    return Y_true
+
+
+def _contains(members, y):
+    return bool(np.asarray(members).shape[0]) and bool((members == y).all(axis=1).any())
+
+
+def labelset_coverage(Y_true, sets):
+    """Fraction of samples whose true label-set is in their prediction set.
+
+    Parameters
+    ----------
+    Y_true : array-like of shape (n_samples, n_labels)
+        True 0/1 label-sets.
+    sets : list of ndarrays of shape (n_sets, n_labels)
+        Prediction sets, one per sample.
+
+    Returns
+    -------
+    coverage : float
+        Empirical coverage; conformal sets at significance ``eps`` aim at
+        ``1 - eps`` or more.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Y = np.array([[1, 0], [0, 1]])
+    >>> sets = [np.array([[1, 0], [1, 1]]), np.array([[1, 1]])]
+    >>> labelset_coverage(Y, sets)
+    0.5
+    """
+    Y_true = _check_sets(Y_true, sets)
+    return float(np.mean([_contains(s, y) for s, y in zip(sets, Y_true)]))
+
+
+def labelset_error_rate(Y_true, sets):
+    """Fraction of samples whose true label-set is missing from their set.
+
+    Parameters
+    ----------
+    Y_true : array-like of shape (n_samples, n_labels)
+        True 0/1 label-sets.
+    sets : list of ndarrays of shape (n_sets, n_labels)
+        Prediction sets, one per sample.
+
+    Returns
+    -------
+    error_rate : float
+        ``1 - labelset_coverage(Y_true, sets)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labelset_error_rate(np.array([[1, 0]]), [np.array([[0, 0]])])
+    1.0
+    """
+    return 1.0 - labelset_coverage(Y_true, sets)
+
+
+def mean_set_size(sets):
+    """Mean number of label-sets per prediction set (the N criterion).
+
+    Parameters
+    ----------
+    sets : list of ndarrays of shape (n_sets, n_labels)
+        Prediction sets.
+
+    Returns
+    -------
+    size : float
+        Smaller is more informative at the same coverage.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mean_set_size([np.zeros((3, 2)), np.zeros((1, 2))])
+    2.0
+    """
+    return float(np.mean([np.shape(s)[0] for s in sets]))
+
+
+def singleton_rate(sets):
+    """Fraction of prediction sets holding exactly one label-set.
+
+    Parameters
+    ----------
+    sets : list of ndarrays of shape (n_sets, n_labels)
+        Prediction sets.
+
+    Returns
+    -------
+    rate : float
+        Share of samples with a single, confident label-set.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> singleton_rate([np.zeros((1, 2)), np.zeros((4, 2))])
+    0.5
+    """
+    return float(np.mean([np.shape(s)[0] == 1 for s in sets]))
+
+
+def empty_rate(sets):
+    """Fraction of empty prediction sets (inputs unlike the calibration data).
+
+    Parameters
+    ----------
+    sets : list of ndarrays of shape (n_sets, n_labels)
+        Prediction sets.
+
+    Returns
+    -------
+    rate : float
+        Share of samples whose set is empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> empty_rate([np.zeros((0, 2)), np.zeros((2, 2))])
+    0.5
+    """
+    return float(np.mean([np.shape(s)[0] == 0 for s in sets]))
+
+
+def observed_excess(Y_true, sets):
+    """Mean number of *false* label-sets per prediction set (OE criterion).
+
+    Parameters
+    ----------
+    Y_true : array-like of shape (n_samples, n_labels)
+        True 0/1 label-sets.
+    sets : list of ndarrays of shape (n_sets, n_labels)
+        Prediction sets, one per sample.
+
+    Returns
+    -------
+    excess : float
+        ``mean(|set| - [true label-set in set])``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> observed_excess(np.array([[1, 0]]), [np.array([[1, 0], [1, 1]])])
+    1.0
+    """
+    Y_true = _check_sets(Y_true, sets)
+    return float(np.mean([np.shape(s)[0] - _contains(s, y) for s, y in zip(sets, Y_true)]))
+
+
+def error_rate_band(n_test, n_calibration, significance, *, level=0.99):
+    """Range an honest conformal predictor's test error rate falls in.
+
+    The error rate of split conformal prediction has mean at most ``eps`` and at
+    least ``eps - 1/(n_calibration + 1)``; its spread comes from both the test
+    sample and the calibration sample. The band is the normal approximation
+    ``[eps - 1/(n_cal + 1) - z s, eps + z s]`` with
+    ``s = sqrt(eps (1 - eps) (1/n_test + 1/n_cal))``.
+
+    Parameters
+    ----------
+    n_test : int
+        Number of test samples the error rate is measured on.
+    n_calibration : int
+        Number of calibration samples.
+    significance : float in (0, 1)
+        Target error rate ``eps``.
+    level : float in (0, 1), default=0.99
+        Two-sided probability the band should hold.
+
+    Returns
+    -------
+    low, high : float
+        Band limits, clipped to [0, 1].
+
+    Examples
+    --------
+    >>> low, high = error_rate_band(500, 1000, 0.1)
+    >>> round(low, 3), round(high, 3)
+    (0.057, 0.142)
+    """
+    if not 0 < significance < 1 or not 0 < level < 1:
+        raise ValueError("significance and level must lie in (0, 1).")
+    if n_test < 1 or n_calibration < 1:
+        raise ValueError("n_test and n_calibration must be positive.")
+    z = norm.ppf(0.5 + level / 2)
+    spread = np.sqrt(significance * (1 - significance) * (1 / n_test + 1 / n_calibration))
+    low = significance - 1 / (n_calibration + 1) - z * spread
+    high = significance + z * spread
+    return float(max(low, 0.0)), float(min(high, 1.0))
