@@ -1,2 +1,309 @@
-# placeholder: replaced by the hybrid-loss work (issue 3)
-HybridMultiLabelLoss = correlation_alignment_loss = jaccard_supcon_loss = weighted_bce = None
+"""Hybrid multi-label loss: class-weighted BCE + label-correlation alignment +
+Jaccard-weighted supervised contrastive term (after Aslam et al., 2024)."""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "HybridMultiLabelLoss",
+    "correlation_alignment_loss",
+    "jaccard_supcon_loss",
+    "weighted_bce",
+]
+
+# Below this batch size a batch correlation matrix is mostly noise.
+_MIN_CORRELATION_BATCH = 4
+
+
+def weighted_bce(logits, y, *, pos_weight=None, weight=None):
+    """Binary cross-entropy on logits with per-label positive weights.
+
+    Parameters
+    ----------
+    logits : Tensor of shape (batch, n_labels)
+        Raw scores.
+    y : Tensor of shape (batch, n_labels)
+        0/1 targets.
+    pos_weight : Tensor of shape (n_labels,), default=None
+        Weight of the positive term of each label.
+    weight : Tensor of shape (batch,), default=None
+        Per-sample weights; the result is ``sum(w * l) / sum(w)``.
+
+    Returns
+    -------
+    loss : Tensor
+        Scalar; equals ``F.binary_cross_entropy_with_logits`` when both weights
+        are None.
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits, y = torch.zeros(2, 3), torch.ones(2, 3)
+    >>> round(float(weighted_bce(logits, y)), 4)
+    0.6931
+    """
+    per_entry = F.binary_cross_entropy_with_logits(
+        logits, y, pos_weight=pos_weight, reduction="none"
+    )
+    per_sample = per_entry.mean(dim=1)
+    if weight is None:
+        return per_sample.mean()
+    return (weight * per_sample).sum() / weight.sum()
+
+
+def _batch_correlation(proba, eps):
+    centred = proba - proba.mean(dim=0, keepdim=True)
+    covariance = centred.T @ centred / proba.shape[0]
+    scale = torch.sqrt(torch.diagonal(covariance) + eps)
+    return covariance / (scale[:, None] * scale[None, :])
+
+
+def correlation_alignment_loss(proba, label_correlation, *, mode="align", eps=1e-2):
+    """Penalty for predictions whose label correlations differ from the data's.
+
+    Parameters
+    ----------
+    proba : Tensor of shape (batch, n_labels)
+        Predicted probabilities.
+    label_correlation : Tensor of shape (n_labels, n_labels)
+        Phi (Pearson) correlation of the training label columns.
+    mode : {"align", "smooth"}, default="align"
+        ``"align"``: mean squared gap, over label pairs, between the batch
+        correlation of ``proba`` and ``label_correlation`` (0 for batches under
+        4 rows). ``"smooth"``: ``mean_b sum_jk A_jk (p_bj - p_bk)**2`` with ``A``
+        the positive correlations normalised to sum to one (kept for comparison;
+        it hurt in our prototype).
+    eps : float, default=1e-2
+        Added to the predicted variances. It keeps constant columns finite and,
+        more importantly, damps the gradient when predictions barely vary
+        within a batch, as early in training: with 1e-4 that gradient swamped
+        the BCE term on one-hot targets (3 Gaussian blobs: training accuracy
+        0.67 with 1e-4, 1.0 with 1e-2).
+
+    Returns
+    -------
+    loss : Tensor
+        Scalar on the device of ``proba``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> proba = torch.tensor([[0.9, 0.8], [0.1, 0.2], [0.8, 0.9], [0.2, 0.1]])
+    >>> float(correlation_alignment_loss(proba, torch.eye(2))) > 0.5
+    True
+    """
+    n_labels = proba.shape[1]
+    if n_labels < 2 or (mode == "align" and proba.shape[0] < _MIN_CORRELATION_BATCH):
+        return proba.new_zeros(())
+    off_diagonal = ~torch.eye(n_labels, dtype=torch.bool, device=proba.device)
+    if mode == "smooth":
+        affinity = torch.relu(label_correlation) * off_diagonal
+        affinity = affinity / affinity.sum().clamp_min(1e-12)
+        gaps = (proba[:, :, None] - proba[:, None, :]) ** 2
+        return (gaps * affinity).sum(dim=(1, 2)).mean()
+    gap = _batch_correlation(proba, eps) - label_correlation
+    return (gap[off_diagonal] ** 2).sum() / (n_labels * (n_labels - 1))
+
+
+def jaccard_supcon_loss(embedding, y, *, temperature=0.1):
+    """Supervised contrastive loss with pairs weighted by label-set Jaccard.
+
+    Each anchor ``i`` pulls every other sample ``j`` in proportion to
+    ``J_ij = |y_i & y_j| / |y_i | y_j|``; on one-hot labels this is SupCon.
+
+    Parameters
+    ----------
+    embedding : Tensor of shape (batch, dim)
+        Projection-head output; it is L2-normalised here.
+    y : Tensor of shape (batch, n_labels)
+        0/1 targets.
+    temperature : float, default=0.1
+        Softmax temperature.
+
+    Returns
+    -------
+    loss : Tensor
+        Mean over anchors that share a label with some other sample; 0 if none.
+
+    Examples
+    --------
+    >>> import torch
+    >>> z = torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0]])
+    >>> y = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    >>> float(jaccard_supcon_loss(z, y)) < float(jaccard_supcon_loss(z, y.flip(0)))
+    True
+    """
+    batch = embedding.shape[0]
+    if batch < 2:
+        return embedding.new_zeros(())
+    z = F.normalize(embedding, dim=1)
+    similarity = z @ z.T / temperature
+    others = ~torch.eye(batch, dtype=torch.bool, device=embedding.device)
+    # Subtracting the (detached) row maximum keeps exp() finite; it cancels out.
+    similarity = similarity - similarity.masked_fill(~others, -torch.inf).amax(
+        dim=1, keepdim=True
+    ).detach()
+    log_norm = torch.logsumexp(similarity.masked_fill(~others, -torch.inf), dim=1, keepdim=True)
+    log_q = similarity - log_norm
+    y = y.to(embedding.dtype)
+    intersection = y @ y.T
+    union = y.sum(dim=1, keepdim=True) + y.sum(dim=1) - intersection
+    jaccard = torch.where(union > 0, intersection / union.clamp_min(1), 0.0) * others
+    mass = jaccard.sum(dim=1)
+    anchors = mass > 0
+    if not anchors.any():
+        return embedding.new_zeros(())
+    per_anchor = -(jaccard * log_q.masked_fill(~others, 0.0)).sum(dim=1)
+    return (per_anchor[anchors] / mass[anchors]).mean()
+
+
+def _positive_weights(Y, class_weight, max_pos_weight):
+    n_samples = Y.shape[0]
+    positives = Y.sum(axis=0)
+    if class_weight is None:
+        return np.ones(Y.shape[1])
+    exponent = 0.5 if class_weight == "sqrt" else 1.0
+    ratio = (n_samples - positives) / np.maximum(positives, 1)
+    return np.minimum(ratio**exponent, max_pos_weight)
+
+
+def _phi_correlation(Y):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        correlation = np.corrcoef(Y, rowvar=False)
+    correlation = np.atleast_2d(np.nan_to_num(correlation, nan=0.0))
+    np.fill_diagonal(correlation, 1.0)
+    return correlation
+
+
+class HybridMultiLabelLoss(nn.Module):
+    """Class-weighted BCE + label-correlation term + contrastive term.
+
+    ``loss = bce + corr_weight * corr + contrastive_weight * con`` (see
+    :func:`weighted_bce`, :func:`correlation_alignment_loss`,
+    :func:`jaccard_supcon_loss`). The network may return logits or
+    ``(logits, embedding)``; the contrastive term needs the embedding.
+
+    Parameters
+    ----------
+    pos_weight : array-like of shape (n_labels,), default=None
+        Positive weight per label; None for plain BCE.
+    label_correlation : array-like of shape (n_labels, n_labels), default=None
+        Target label correlation; required when ``corr_weight > 0``.
+    corr_weight : float, default=1.0
+        Weight of the correlation term.
+    corr_mode : {"align", "smooth"}, default="align"
+        Form of the correlation term.
+    contrastive_weight : float, default=0.1
+        Weight of the contrastive term.
+    temperature : float, default=0.1
+        Temperature of the contrastive term.
+
+    Attributes
+    ----------
+    last_components_ : dict of str to Tensor
+        Detached values of ``loss_bce``, ``loss_corr`` and ``loss_con`` from the
+        last call (a term with weight 0 logs exactly 0).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> Y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+    >>> loss = HybridMultiLabelLoss.from_labels(Y)
+    >>> value = loss((torch.zeros(4, 2), torch.randn(4, 8)), torch.tensor(Y, dtype=torch.float32))
+    >>> sorted(loss.last_components_)
+    ['loss_bce', 'loss_con', 'loss_corr']
+    """
+
+    def __init__(
+        self,
+        pos_weight=None,
+        label_correlation=None,
+        *,
+        corr_weight=1.0,
+        corr_mode="align",
+        contrastive_weight=0.1,
+        temperature=0.1,
+    ):
+        super().__init__()
+        if corr_weight > 0 and label_correlation is None:
+            raise ValueError("corr_weight > 0 needs label_correlation; use from_labels(Y).")
+        # Buffers, so that skorch moving the criterion to a device moves them too.
+        self.register_buffer("pos_weight", _as_tensor(pos_weight))
+        self.register_buffer("label_correlation", _as_tensor(label_correlation))
+        self.corr_weight = corr_weight
+        self.corr_mode = corr_mode
+        self.contrastive_weight = contrastive_weight
+        self.temperature = temperature
+        self.last_components_ = {}
+
+    @classmethod
+    def from_labels(cls, Y, *, class_weight="sqrt", max_pos_weight=100.0, **kwargs):
+        """Build the loss from training labels.
+
+        Parameters
+        ----------
+        Y : array-like of shape (n_samples, n_labels)
+            0/1 training labels.
+        class_weight : {"sqrt", "balanced"} or None, default="sqrt"
+            ``pos_weight = min(((N - n_c) / n_c) ** g, max_pos_weight)`` with
+            ``g = 1/2`` ("sqrt") or 1 ("balanced"); None for no weighting.
+        max_pos_weight : float, default=100.0
+            Cap on the positive weights.
+        **kwargs : dict
+            Other arguments of :class:`HybridMultiLabelLoss`.
+
+        Returns
+        -------
+        loss : HybridMultiLabelLoss
+            The loss with ``pos_weight`` and ``label_correlation`` set.
+        """
+        Y = np.asarray(Y, dtype=np.float64)
+        return cls(
+            _positive_weights(Y, class_weight, max_pos_weight),
+            _phi_correlation(Y),
+            **kwargs,
+        )
+
+    def forward(self, output, y, weight=None):
+        """Hybrid loss of one batch.
+
+        Parameters
+        ----------
+        output : Tensor or tuple of (Tensor, Tensor)
+            Logits of shape (batch, n_labels), or ``(logits, embedding)``.
+        y : Tensor of shape (batch, n_labels)
+            0/1 targets.
+        weight : Tensor of shape (batch,), default=None
+            Per-sample weights of the BCE term (the batch-level terms are not
+            per-sample sums and are left unweighted).
+
+        Returns
+        -------
+        loss : Tensor
+            Scalar loss.
+        """
+        logits, embedding = output if isinstance(output, (tuple, list)) else (output, None)
+        bce = weighted_bce(logits, y, pos_weight=self.pos_weight, weight=weight)
+        zero = logits.new_zeros(())
+        corr = zero
+        if self.corr_weight > 0:
+            corr = correlation_alignment_loss(
+                torch.sigmoid(logits), self.label_correlation.to(logits.dtype), mode=self.corr_mode
+            )
+        con = zero
+        if self.contrastive_weight > 0 and embedding is not None:
+            con = jaccard_supcon_loss(embedding, y, temperature=self.temperature)
+        self.last_components_ = {
+            "loss_bce": bce.detach(),
+            "loss_corr": corr.detach(),
+            "loss_con": con.detach(),
+        }
+        return bce + self.corr_weight * corr + self.contrastive_weight * con
+
+
+def _as_tensor(values):
+    if values is None:
+        return None
+    return torch.as_tensor(np.asarray(values), dtype=torch.float32)

@@ -39,7 +39,7 @@ FLOAT32_SUBSET = (
 def _small_estimators():
     """One small, seeded configuration per public estimator."""
     return [
-        HybridLossMultiLabelClassifier(max_epochs=5, random_state=0),
+        HybridLossMultiLabelClassifier(max_epochs=20, random_state=0),
         PUMultiLabelClassifier(max_epochs=5, random_state=0),
         NoisyLabelRescaledClassifier(max_epochs=3, random_state=0),
         IHOMERClassifier(random_state=0),
