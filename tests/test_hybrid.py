@@ -1,0 +1,199 @@
+"""Hybrid-loss classifier: each loss term against a slow reference, the
+estimator against plain BCE on Yeast, the Bi-LSTM view path and its errors."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import f1_score, recall_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_losses import HybridLossMultiLabelClassifier
+from sklearn_losses.datasets import load_yeast
+from sklearn_losses.losses import (
+    HybridMultiLabelLoss,
+    correlation_alignment_loss,
+    jaccard_supcon_loss,
+    weighted_bce,
+)
+from sklearn_losses.networks import MultiLabelMLP, StackedViewBiLSTM
+
+
+def _batch(seed=0, n=12, n_labels=5, dim=7):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, n_labels, generator=g)
+    y = (torch.rand(n, n_labels, generator=g) < 0.4).float()
+    z = torch.randn(n, dim, generator=g)
+    return logits, y, z
+
+
+def _supcon_reference(z, y, temperature):
+    """Double loop over anchors and partners, straight from the definition."""
+    z = (z / np.linalg.norm(z, axis=1, keepdims=True)).astype(np.float64)
+    n = len(z)
+    losses = []
+    for i in range(n):
+        others = [a for a in range(n) if a != i]
+        log_norm = np.log(sum(np.exp(z[i] @ z[a] / temperature) for a in others))
+        weights, total = [], 0.0
+        for j in others:
+            union = np.logical_or(y[i], y[j]).sum()
+            jaccard = np.logical_and(y[i], y[j]).sum() / union if union else 0.0
+            weights.append(jaccard)
+            total += jaccard * (z[i] @ z[j] / temperature - log_norm)
+        if sum(weights) > 0:
+            losses.append(-total / sum(weights))
+    return np.mean(losses) if losses else 0.0
+
+
+def _correlation_reference(p, C, eps):
+    p = p.astype(np.float64)
+    L = p.shape[1]
+    centred = p - p.mean(axis=0)
+    cov = centred.T @ centred / len(p)
+    R = cov / np.sqrt(np.outer(np.diag(cov) + eps, np.diag(cov) + eps))
+    return sum((R[j, k] - C[j, k]) ** 2 for j in range(L) for k in range(L) if j != k) / (
+        L * (L - 1)
+    )
+
+
+def test_plain_configuration_equals_torch_bce():
+    logits, y, _ = _batch()
+    loss = HybridMultiLabelLoss(corr_weight=0.0, contrastive_weight=0.0)
+    expected = F.binary_cross_entropy_with_logits(logits, y)
+    torch.testing.assert_close(loss(logits, y), expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(weighted_bce(logits, y), expected, atol=1e-6, rtol=0)
+
+
+def test_weighted_bce_matches_repetition_and_pos_weight_reference():
+    logits, y, _ = _batch()
+    weight = torch.tensor([2.0] + [1.0] * 11)
+    repeated = weighted_bce(torch.cat([logits[:1], logits]), torch.cat([y[:1], y]))
+    torch.testing.assert_close(weighted_bce(logits, y, weight=weight), repeated)
+    pos_weight = torch.arange(1.0, 6.0)
+    p = torch.sigmoid(logits)
+    manual = -(pos_weight * y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
+    torch.testing.assert_close(weighted_bce(logits, y, pos_weight=pos_weight), manual)
+
+
+@pytest.mark.parametrize("temperature", [0.1, 0.5])
+def test_jaccard_supcon_matches_double_loop(temperature):
+    _, y, z = _batch(seed=3)
+    got = jaccard_supcon_loss(z, y, temperature=temperature)
+    expected = _supcon_reference(z.numpy(), y.numpy().astype(bool), temperature)
+    assert abs(float(got) - expected) < 1e-5
+
+
+def test_jaccard_supcon_on_one_hot_is_supcon_and_rewards_clustering():
+    y = torch.eye(3).repeat(4, 1)
+    g = torch.Generator().manual_seed(0)
+    clustered = y @ torch.randn(3, 6, generator=g) + 0.05 * torch.randn(12, 6, generator=g)
+    shuffled = clustered[torch.randperm(12, generator=g)]
+    assert jaccard_supcon_loss(clustered, y) < jaccard_supcon_loss(shuffled, y)
+    expected = _supcon_reference(clustered.numpy(), y.numpy().astype(bool), 0.1)
+    assert abs(float(jaccard_supcon_loss(clustered, y)) - expected) < 1e-5
+
+
+@pytest.mark.parametrize("eps", [1e-4, 1e-2])
+def test_correlation_alignment_matches_reference(eps):
+    logits, y, _ = _batch(seed=5)
+    C = np.corrcoef(y.numpy(), rowvar=False)
+    p = torch.sigmoid(logits)
+    got = correlation_alignment_loss(p, torch.tensor(C, dtype=torch.float32), eps=eps)
+    assert abs(float(got) - _correlation_reference(p.numpy(), C, eps)) < 1e-5
+
+
+def test_zero_weights_log_zero_and_leave_projection_without_gradient():
+    torch.manual_seed(0)
+    net = MultiLabelMLP(4, 3, hidden_size=8)
+    X, Y = torch.randn(16, 4), (torch.rand(16, 3) < 0.5).float()
+    loss = HybridMultiLabelLoss.from_labels(Y.numpy(), contrastive_weight=0.0, corr_weight=0.0)
+    loss(net(X), Y).backward()
+    assert float(loss.last_components_["loss_con"]) == 0.0
+    assert float(loss.last_components_["loss_corr"]) == 0.0
+    assert all(p.grad is None for p in net.projection.parameters())
+
+
+def test_loss_is_finite_on_degenerate_batches():
+    loss = HybridMultiLabelLoss.from_labels(np.array([[1, 0], [0, 1], [1, 1]]))
+    for n, y in [(1, torch.ones(1, 2)), (6, torch.zeros(6, 2)), (6, torch.ones(6, 2))]:
+        logits = torch.randn(n, 2, requires_grad=True)
+        value = loss((logits, torch.randn(n, 4)), y)
+        value.backward()
+        assert torch.isfinite(value) and torch.isfinite(logits.grad).all()
+
+
+def test_from_labels_weights_and_correlation():
+    Y = np.array([[1, 1], [1, 1], [0, 0], [0, 0], [1, 0], [0, 0], [0, 0], [0, 0]])
+    loss = HybridMultiLabelLoss.from_labels(Y, class_weight="balanced", max_pos_weight=5.0)
+    torch.testing.assert_close(loss.pos_weight, torch.tensor([5 / 3, 3.0]))
+    assert loss.label_correlation[0, 1] == pytest.approx(np.corrcoef(Y.T)[0, 1], abs=1e-6)
+    sqrt = HybridMultiLabelLoss.from_labels(Y, max_pos_weight=1.5)
+    torch.testing.assert_close(sqrt.pos_weight, torch.tensor([(5 / 3) ** 0.5, 1.5]))
+
+
+@pytest.fixture(scope="module")
+def yeast_split():
+    X, Y = load_yeast(return_X_y=True)
+    X_tr, X_te, Y_tr, Y_te = train_test_split(X, Y, test_size=0.3, random_state=0)
+    scaler = StandardScaler().fit(X_tr)
+    return scaler.transform(X_tr), scaler.transform(X_te), Y_tr, Y_te
+
+
+def _fit_score(split, **params):
+    X_tr, X_te, Y_tr, Y_te = split
+    clf = HybridLossMultiLabelClassifier(max_epochs=30, random_state=0, **params).fit(X_tr, Y_tr)
+    Y_pred, P = clf.predict(X_te), clf.predict_proba(X_te)
+    rare = np.argsort(Y_tr.mean(axis=0))[: int(np.ceil(0.3 * Y_tr.shape[1]))]
+    off = ~np.eye(Y_te.shape[1], dtype=bool)
+    gap = np.abs(np.corrcoef(P, rowvar=False) - np.corrcoef(Y_te, rowvar=False))[off].mean()
+    return {
+        "macro": f1_score(Y_te, Y_pred, average="macro"),
+        "micro": f1_score(Y_te, Y_pred, average="micro"),
+        "minrec": recall_score(Y_te, Y_pred, average=None, zero_division=0)[rare].mean(),
+        "gap": gap,
+    }
+
+
+def test_hybrid_beats_plain_bce_on_yeast_rare_labels(yeast_split):
+    # Measured (seed 0, 30 epochs): BCE macro .415 / micro .631 / minrec .078 / gap .149;
+    # hybrid .450 / .613 / .164 / .092; without the correlation term the gap is .146.
+    bce = _fit_score(yeast_split, pos_weighting=None, corr_weight=0.0, contrastive_weight=0.0)
+    hybrid = _fit_score(yeast_split)
+    no_corr = _fit_score(yeast_split, corr_weight=0.0)
+    assert hybrid["minrec"] >= bce["minrec"] + 0.04
+    assert hybrid["macro"] >= bce["macro"] + 0.01
+    assert hybrid["micro"] >= bce["micro"] - 0.03
+    assert hybrid["gap"] <= no_corr["gap"] - 0.015
+
+
+def test_history_records_each_term():
+    X = np.random.default_rng(0).normal(size=(80, 5))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 0] + X[:, 1] > 0]).astype(int)
+    clf = HybridLossMultiLabelClassifier(max_epochs=3, corr_weight=0.0, random_state=0)
+    clf.fit(X, Y)
+    assert clf.history_[:, "loss_corr"] == [0.0, 0.0, 0.0]
+    assert all(v > 0 for v in clf.history_[:, "loss_con"])
+    assert clf.pos_weight_.shape == (3,) and clf.label_correlation_.shape == (3, 3)
+
+
+def test_bilstm_over_stacked_views_learns():
+    rng = np.random.default_rng(0)
+    views = [rng.normal(size=(300, 4)), rng.normal(size=(300, 6))]
+    X = np.hstack(views)
+    Y = np.column_stack([views[0][:, 0] > 0, views[1][:, 2] > 0, views[1][:, 3] > 0.5]).astype(int)
+    clf = HybridLossMultiLabelClassifier(
+        module="bilstm", view_sizes=[4, 6], hidden_size=16, max_epochs=30, lr=1e-2,
+        random_state=0,
+    ).fit(X[:200], Y[:200])
+    assert isinstance(clf.net_.module_, StackedViewBiLSTM)
+    assert clf.view_sizes_ == [4, 6]
+    assert f1_score(Y[200:], clf.predict(X[200:]), average="macro") > 0.8
+
+
+def test_view_sizes_must_cover_the_features():
+    X = np.random.default_rng(0).normal(size=(20, 10))
+    Y = np.eye(2, dtype=int)[np.arange(20) % 2]
+    with pytest.raises(ValueError, match=r"adding up to the\s+10 features"):
+        HybridLossMultiLabelClassifier(module="bilstm", view_sizes=[4, 4]).fit(X, Y)
