@@ -40,7 +40,7 @@ class _PUNet(TorchNet):
         if self.mixup:
             targets = skorch.utils.to_tensor(yi["y"], device=self.device)
             penalty = pumlc_mixup_penalty(self.module_, Xi, y_pred, targets, self.mixup_alpha)
-            self.history.record_batch("loss_mixup", float(penalty))
+            self.history.record_batch("loss_mixup", float(penalty.detach()))
             loss = loss + self.mixup_weight * penalty
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}
