@@ -215,7 +215,7 @@ class LossRescalerNetwork(nn.Module):
         self.out_weight = nn.Parameter(torch.randn(n_nets, n_features, 2) * 0.02)
         self.out_bias = nn.Parameter(torch.zeros(n_nets, 2))
 
-    def forward(self, features, net_ids, bn_ids=None):
+    def forward(self, features, net_ids, bn_ids=None, n_bn=None):
         """Weights in (0, 1) for each feature row.
 
         Parameters
@@ -226,6 +226,9 @@ class LossRescalerNetwork(nn.Module):
         bn_ids : LongTensor of shape (n_units,), default=None
             Batch-norm groups; ``None`` normalises over all units. Units in a
             group of fewer than two get weight 0.5.
+        n_bn : int, default=None
+            Number of batch-norm groups; ``None`` reads it from ``bn_ids``
+            (which synchronises with the device).
 
         Returns
         -------
@@ -233,7 +236,8 @@ class LossRescalerNetwork(nn.Module):
         """
         if bn_ids is None:
             bn_ids = torch.zeros_like(net_ids)
-        n_bn = int(bn_ids.max()) + 1 if bn_ids.numel() else 1
+        if n_bn is None:
+            n_bn = int(bn_ids.max()) + 1 if bn_ids.numel() else 1
         H = torch.einsum("cij,ni->cnj", self.hidden_weight, features)
         H = F.relu(_masked_batch_norm(H + self.hidden_bias[:, None], bn_ids, n_bn))
         H = torch.einsum("cij,cni->cnj", self.out_weight, H) + self.out_bias[:, None]
@@ -444,6 +448,18 @@ class StormNet(TorchNet):
         weights = self.epoch_weights_.cpu().numpy()
         self.weight_history_.append(weights)
         self.history.record("mean_weight", float(np.nanmean(weights)))
+        # Per noisy class (per label for multi-label): a class whose weights
+        # all collapse is being silenced (spec pitfall), visible here.
+        criterion, Y = self.criterion_, self.train_data_.Y
+        if criterion.per_label:
+            per_class = np.nanmean(weights, axis=0)
+        elif criterion.kind == "multilabel":
+            per_class = [np.nanmean(weights)]
+        else:
+            cls = Y.argmax(1) if criterion.kind == "multiclass" else Y[:, 0].astype(int)
+            per_class = [np.nanmean(weights[cls == c]) if (cls == c).any() else np.nan
+                         for c in range(criterion.n_groups)]
+        self.history.record("class_mean_weight", [float(v) for v in per_class])
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
 
     # ---- training step -------------------------------------------------- #
@@ -542,7 +558,9 @@ class StormNet(TorchNet):
         )
         groups, nets, bn = criterion.unit_ids(Y)
         features = memory.featurize(losses, confs, corrects, groups.reshape(-1))
-        weights = self.rescaler_(features, nets.reshape(-1), bn.reshape(-1))
+        weights = self.rescaler_(
+            features, nets.reshape(-1), bn.reshape(-1), n_bn=criterion.n_groups
+        )
         return logits, loss, weights.view_as(loss)
 
     def _meta_batch(self):

@@ -108,7 +108,9 @@ class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
     rescaler_ : LossRescalerNetwork
         The trained loss rescaler.
     history_ : skorch.History
-        Training history, with the epoch's ``mean_weight``.
+        Training history; per epoch also ``mean_weight`` and
+        ``class_mean_weight`` (per noisy class, or per label), which shows a
+        class whose weights collapse.
     sample_weights_ : ndarray of shape (n_samples,) or (n_samples, n_labels)
         Weight of each training sample (entry) in the last epoch; low weights
         flag suspected label errors.
