@@ -20,6 +20,7 @@ python benchmarks/bench_storm.py --seeds 0 1 2 --datasets digits trec yeast
 """
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -228,6 +229,7 @@ def main(argv=None):
                         choices=sorted(DATASETS))
     parser.add_argument("--no-cleanlab", action="store_true")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     seeds = args.seeds[:1] if args.quick else args.seeds
@@ -249,6 +251,12 @@ def main(argv=None):
             noise = f"{kind} {rate}" if kind != "multilabel" else f"1→0 {rate[0]}, 0→1 {rate[1]}"
             lines.append(f"| {name} | {noise} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
+            _write(args, argv, seeds, lines)
+    print(f"\nwrote {args.output}")
+
+
+def _write(args, argv, seeds, lines):
+    """Write the markdown fragment; called after every row so a crash keeps them."""
     command = "python benchmarks/bench_storm.py " + " ".join(argv or [])
     text = "\n".join([
         "## STORM: noisy-label loss rescaling (`NoisyLabelRescaledClassifier`)",
@@ -270,7 +278,6 @@ def main(argv=None):
     ])
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
-    print(f"\nwrote {args.output}")
 
 
 if __name__ == "__main__":
