@@ -38,6 +38,7 @@ __all__ = [
     "TorchNet",
     "TabularDataset",
     "check_binary_indicator",
+    "is_class_label_column",
     "draw_seed",
     "resolve_device",
     "seeded_torch",
@@ -173,6 +174,20 @@ def check_binary_indicator(Y, *, allow_unlabeled=False, name="Y"):
     return Y.astype(np.float32)
 
 
+def is_class_label_column(y):
+    """Whether a 2-D ``y`` is a single column of class labels, not an indicator.
+
+    A one-column 0/1 matrix is a multi-label problem with one label; a column of
+    other values (e.g. ``y[:, None]`` for three classes) holds class labels.
+    """
+    if y.ndim != 2 or y.shape[1] != 1:
+        return False
+    if y.dtype.kind not in "biuf":
+        return True
+    values = y[~np.isnan(y)] if y.dtype.kind == "f" else y
+    return not np.isin(values, (0, 1)).all()
+
+
 def _never_positive_error(names):
     shown = ", ".join(map(str, names[:10]))
     more = f" (and {len(names) - 10} more)" if len(names) > 10 else ""
@@ -277,7 +292,7 @@ class TorchMultiLabelClassifierBase(ClassifierMixin, BaseEstimator):
             )
         names = list(y.columns) if hasattr(y, "columns") else None
         y_arr = y.toarray() if sp.issparse(y) else np.asarray(y)
-        if y_arr.ndim == 2 and y_arr.shape[1] == 1 and names is None:
+        if names is None and is_class_label_column(y_arr):
             y_arr = y_arr.ravel()
         if y_arr.ndim == 1:
             kind = type_of_target(y_arr, input_name="y")

@@ -44,10 +44,11 @@ class HybridLossMultiLabelClassifier(TorchMultiLabelClassifierBase):
     projection_size : int, default=64
         Width of the projection head used by the contrastive term.
     pos_weighting : {"sqrt", "balanced"} or None, default="sqrt"
-        Class weighting of the paper, as a positive weight per label ``min(((N - n_c) / n_c) ** g, max_pos_weight)``
-        with ``g = 1/2`` or 1; None for plain BCE.
+        Class weighting of the paper, as a positive weight per label,
+        ``((N - n_c) / n_c) ** g`` clipped to ``[1 / max_pos_weight,
+        max_pos_weight]``, with ``g = 1/2`` or 1; None for plain BCE.
     max_pos_weight : float, default=100.0
-        Cap on the positive weights.
+        Cap on the positive weights (its inverse is their floor).
     corr_weight : float, default=1.0
         Weight of the label-correlation term (0 switches it off).
     corr_mode : {"align", "smooth"}, default="align"

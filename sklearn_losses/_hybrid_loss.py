@@ -166,7 +166,9 @@ def _positive_weights(Y, class_weight, max_pos_weight):
         return np.ones(Y.shape[1])
     exponent = 0.5 if class_weight == "sqrt" else 1.0
     ratio = (n_samples - positives) / np.maximum(positives, 1)
-    return np.minimum(ratio**exponent, max_pos_weight)
+    # The floor mirrors the cap: a label positive in every row would otherwise
+    # get weight 0, and nothing would be learnt for it.
+    return np.clip(ratio**exponent, 1.0 / max_pos_weight, max_pos_weight)
 
 
 def _phi_correlation(Y):

@@ -16,7 +16,14 @@ from sklearn.utils._param_validation import RealNotInt
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import HasMethods, Interval, StrOptions, _never_positive_error, check_binary_indicator
+from ._base import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    _never_positive_error,
+    check_binary_indicator,
+    is_class_label_column,
+)
 
 __all__ = ["ConformalLabelPowersetClassifier", "ConformalSetTruncatedWarning", "nonconformity"]
 
@@ -225,7 +232,7 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
     # ---- fit ------------------------------------------------------------ #
     def _encode_targets(self, y):
         y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
+        if is_class_label_column(y):
             y = y.ravel()
         if y.ndim == 1:
             kind = type_of_target(y, input_name="y")

@@ -10,7 +10,6 @@ data folder (``mulan/<name>/``, ``meka/``, ``goemotions/``, ``trec/``, ``sst2/``
 
 import bz2
 import gzip
-import io
 import os
 import re
 import xml.etree.ElementTree as ET

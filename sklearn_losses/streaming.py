@@ -19,6 +19,7 @@ from ._base import (
     _fit_context,
     check_binary_indicator,
     draw_seed,
+    is_class_label_column,
     resolve_device,
     seeded_torch,
 )
@@ -235,7 +236,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
         y_arr = y.toarray() if sp.issparse(y) else np.asarray(y)
-        if y_arr.ndim == 2 and y_arr.shape[1] == 1 and not hasattr(y, "columns"):
+        if not hasattr(y, "columns") and is_class_label_column(y_arr):
             y_arr = y_arr.ravel()
         if first:
             self.multilabel_ = y_arr.ndim != 1
