@@ -88,6 +88,8 @@ def _skorch_bce(n_features, n_labels, epochs, seed):
         max_epochs=epochs,
         batch_size=128,
         train_split=None,
+        # Logits out: skorch's "auto" would apply a sigmoid and stack [1 - p, p].
+        predict_nonlinearity=None,
         verbose=0,
     )
 
