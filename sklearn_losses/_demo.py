@@ -307,6 +307,8 @@ def _plot(table, path):
     ax_f1.legend(loc="lower right")
     ax_time.barh(y, table["fit s"], color="grey")
     ax_time.set_xscale("log")
+    # Minor tick labels on a short log axis overprint each other.
+    ax_time.tick_params(axis="x", which="minor", labelbottom=False)
     ax_time.set_xlabel("fit time (s, log)")
     fig.suptitle("sklearn_losses on Yeast: our estimators vs common baselines")
     fig.tight_layout()
