@@ -32,12 +32,17 @@ from sklearn_losses import (
 )
 from sklearn_losses._base import _as_logits
 from sklearn_losses.datasets import load_yeast
+from sklearn_losses.losses import pumlc_mixup_penalty
 
 RESULTS = Path(__file__).resolve().parent / "results" / "overhead.md"
 
 
-def _bare_loop(estimator, X, Y, epochs, batch_size, seed):
-    """Train the estimator's network and loss with a minimal torch loop."""
+def _bare_loop(estimator, X, Y, epochs, batch_size, seed, penalty=None):
+    """Train the estimator's network and loss with a minimal torch loop.
+
+    ``penalty(module, X_batch, logits, Y_batch)`` adds a per-batch term that needs
+    the module (PU-MLC's MixUp).
+    """
     torch.manual_seed(seed)
     module = estimator._build_module(X.shape[1], Y.shape[1])
     weight = np.ones(len(X), dtype=np.float32)
@@ -51,10 +56,21 @@ def _bare_loop(estimator, X, Y, epochs, batch_size, seed):
         for start in range(0, len(X_t), batch_size):
             batch = order[start:start + batch_size]
             optimizer.zero_grad()
-            loss = criterion(module(X_t[batch]), Y_t[batch], weight=w_t[batch])
+            output = module(X_t[batch])
+            loss = criterion(output, Y_t[batch], weight=w_t[batch])
+            if penalty is not None:
+                loss = loss + penalty(module, X_t[batch], _as_logits(output), Y_t[batch])
             loss.backward()
             optimizer.step()
     return module
+
+
+def _pu_loop(estimator, X, Y, epochs, batch_size, seed):
+    def mixup(module, X_batch, logits, Y_batch):
+        penalty = pumlc_mixup_penalty(module, X_batch, logits, Y_batch, estimator.mixup_alpha)
+        return estimator.mixup_weight * penalty
+
+    return _bare_loop(estimator, X, Y, epochs, batch_size, seed, penalty=mixup)
 
 
 def _plain_bce_loop(estimator, X, Y, epochs, batch_size, seed):
@@ -89,8 +105,8 @@ def run(epochs, batch_size, seed):
     cases = [
         ("HybridLossMultiLabelClassifier", HybridLossMultiLabelClassifier(**common),
          _bare_loop, "same net + hybrid loss"),
-        ("PUMultiLabelClassifier", PUMultiLabelClassifier(**common), _bare_loop,
-         "same net + PU-MLC loss"),
+        ("PUMultiLabelClassifier", PUMultiLabelClassifier(**common), _pu_loop,
+         "same net + PU-MLC loss + MixUp"),
         ("NoisyLabelRescaledClassifier", NoisyLabelRescaledClassifier(**common),
          _plain_bce_loop, "plain BCE loop (method cost, incl. meta step)"),
     ]
