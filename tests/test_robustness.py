@@ -192,3 +192,20 @@ def test_model_pickled_on_cuda_predicts_on_cpu_only_machine(estimator, data):
         restored = pickle.loads(pickle.dumps(fitted))
     assert str(restored.net_.device) == "cpu"
     np.testing.assert_allclose(restored.predict_proba(X), expected)
+
+
+def test_skops_round_trip_of_the_conformal_wrapper(data):
+    """skops stores NumPy/scikit-learn state safely; the conformal wrapper around a
+    scikit-learn model is pure NumPy and round-trips exactly. (skops cannot hold
+    torch tensors, so the torch-backed estimators persist with pickle/joblib.)"""
+    sio = pytest.importorskip("skops.io")
+    X, Y = data
+    fitted = _fit(ESTIMATORS[-1], X, Y)
+    payload = sio.dumps(fitted)
+    untrusted = sio.get_untrusted_types(data=payload)
+    assert untrusted == ["sklearn_losses.conformal.ConformalLabelPowersetClassifier"]
+    restored = sio.loads(payload, trusted=untrusted)
+    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    assert [s.tolist() for s in restored.predict_sets(X[:5], significance=0.3)] == [
+        s.tolist() for s in fitted.predict_sets(X[:5], significance=0.3)
+    ]
