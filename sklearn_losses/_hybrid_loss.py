@@ -104,7 +104,7 @@ def correlation_alignment_loss(proba, label_correlation, *, mode="align", eps=1e
         gaps = (proba[:, :, None] - proba[:, None, :]) ** 2
         return (gaps * affinity).sum(dim=(1, 2)).mean()
     gap = _batch_correlation(proba, eps) - label_correlation
-    return (gap[off_diagonal] ** 2).sum() / (n_labels * (n_labels - 1))
+    return ((gap * off_diagonal) ** 2).sum() / (n_labels * (n_labels - 1))
 
 
 def jaccard_supcon_loss(embedding, y, *, temperature=0.1):
@@ -153,10 +153,9 @@ def jaccard_supcon_loss(embedding, y, *, temperature=0.1):
     jaccard = torch.where(union > 0, intersection / union.clamp_min(1), 0.0) * others
     mass = jaccard.sum(dim=1)
     anchors = mass > 0
-    if not anchors.any():
-        return embedding.new_zeros(())
-    per_anchor = -(jaccard * log_q.masked_fill(~others, 0.0)).sum(dim=1)
-    return (per_anchor[anchors] / mass[anchors]).mean()
+    per_anchor = -(jaccard * log_q.masked_fill(~others, 0.0)).sum(dim=1) / mass.clamp_min(1e-12)
+    # Masked mean without boolean indexing: no host synchronisation on CUDA.
+    return torch.where(anchors, per_anchor, 0.0).sum() / anchors.sum().clamp_min(1)
 
 
 def _positive_weights(Y, class_weight, max_pos_weight):
