@@ -77,9 +77,9 @@ class HybridLossMultiLabelClassifier(TorchMultiLabelClassifierBase):
 
     Attributes
     ----------
-    pos_weight_ : ndarray of shape (n_labels_,)
+    pos_weight_ : ndarray of shape (`n_labels_`,)
         Positive weight of each label.
-    label_correlation_ : ndarray of shape (n_labels_, n_labels_)
+    label_correlation_ : ndarray of shape (`n_labels_`, `n_labels_`)
         Phi correlation of the training labels (the correlation term's target).
     view_sizes_ : list of int
         Widths of the views the network read.
@@ -87,7 +87,7 @@ class HybridLossMultiLabelClassifier(TorchMultiLabelClassifierBase):
         The trained skorch net.
     history_ : skorch.History
         Per-epoch ``train_loss``, ``loss_bce``, ``loss_corr`` and ``loss_con``.
-    thresholds_ : ndarray of shape (n_labels_,)
+    thresholds_ : ndarray of shape (`n_labels_`,)
         Per-label thresholds used by ``predict``.
     classes_ : ndarray
         Class labels for a 1-D ``y``; ``arange(n_labels_)`` otherwise.

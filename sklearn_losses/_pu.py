@@ -97,15 +97,15 @@ class PUMultiLabelClassifier(TorchMultiLabelClassifierBase):
 
     Attributes
     ----------
-    observed_positive_rate_ : ndarray of shape (n_labels_,)
+    observed_positive_rate_ : ndarray of shape (`n_labels_`,)
         Share of training rows with an observed positive, per label.
     labels_without_positives_ : ndarray of int
         Labels that had no observed positive (only with
         ``on_missing_positives="warn"``).
-    label_prior_ : ndarray of shape (n_labels_,)
+    label_prior_ : ndarray of shape (`n_labels_`,)
         Mean predicted probability on the training rows: an estimate of each
         label's true frequency (a diagnostic; it ran 0.02-0.05 high in tests).
-    propensity_ : ndarray of shape (n_labels_,)
+    propensity_ : ndarray of shape (`n_labels_`,)
         ``observed_positive_rate_ / label_prior_``, the estimated chance that a
         positive was labelled.
     net_ : skorch.NeuralNet
@@ -113,7 +113,7 @@ class PUMultiLabelClassifier(TorchMultiLabelClassifierBase):
     history_ : skorch.History
         Per-epoch ``train_loss``, ``loss_positive``, ``loss_unlabeled`` and
         ``loss_mixup``.
-    thresholds_ : ndarray of shape (n_labels_,)
+    thresholds_ : ndarray of shape (`n_labels_`,)
         Per-label thresholds used by ``predict``.
     classes_ : ndarray
         Class labels for a 1-D ``y``; ``arange(n_labels_)`` otherwise.

@@ -155,13 +155,13 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
     ----------
     estimator_ : estimator or None
         The fitted model (None when every label was constant in training).
-    calibration_scores_ : ndarray of shape (n_calibration_,)
+    calibration_scores_ : ndarray of shape (`n_calibration_`,)
         Sorted nonconformity scores of the calibration label-sets.
     n_calibration_ : int
         Number of calibration rows.
     n_labels_ : int
         Number of labels.
-    constant_labels_ : ndarray of shape (n_labels_,)
+    constant_labels_ : ndarray of shape (`n_labels_`,)
         Value (0 or 1) of labels that were constant in the proper training part,
         -1 elsewhere; such labels are predicted with probability 0 or 1.
     classes_ : ndarray
