@@ -10,9 +10,10 @@ from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.multioutput import MultiOutputClassifier
+from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_losses import ConformalLabelPowersetClassifier
+from sklearn_losses import ConformalLabelPowersetClassifier, HybridLossMultiLabelClassifier
 from sklearn_losses.conformal import ConformalSetTruncatedWarning, nonconformity
 from sklearn_losses.datasets import load_yeast
 from sklearn_losses.metrics import (
@@ -48,7 +49,7 @@ def _brute_force_set(proba, calibration_scores, significance, measure):
     every = np.array(list(itertools.product([0, 1], repeat=L)))
     alpha = nonconformity(proba, every, measure)
     n_cal = calibration_scores.size
-    p = np.array([((calibration_scores >= a).sum() + 1) / (n_cal + 1) for a in alpha])
+    p = ((calibration_scores[None, :] >= alpha[:, None]).sum(axis=1) + 1) / (n_cal + 1)
     return {tuple(row) for row in every[p > significance]}
 
 
@@ -76,6 +77,37 @@ def test_efficient_sets_equal_brute_force(synthetic, measure, significance):
         assert {tuple(r) for r in slow} == expected
         scores = nonconformity(o, fast, measure)
         assert (np.diff(scores) >= 0).all(), "members are listed most conforming first"
+
+
+def test_efficient_equals_brute_force_with_12_labels():
+    X, Y = make_multilabel_classification(
+        n_samples=500, n_features=12, n_classes=12, n_labels=3, random_state=1
+    )
+    Y[:3] = 1  # every label positive somewhere
+    clf = ConformalLabelPowersetClassifier(_base(), significance=0.2, random_state=0)
+    clf.fit(X[:480], Y[:480])
+    for o, members in zip(clf.predict_proba(X[480:]), clf.predict_sets(X[480:])):
+        expected = _brute_force_set(o, clf.calibration_scores_, 0.2, "euclidean")
+        assert {tuple(r) for r in members} == expected
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        MLPClassifier((16,), max_iter=300, random_state=0),
+        HybridLossMultiLabelClassifier(max_epochs=10, random_state=0),
+    ],
+    ids=type,
+)
+def test_wraps_array_predict_proba_models(synthetic, model):
+    """Models whose predict_proba is an (n, n_labels) array, not a list."""
+    X, Y = synthetic
+    clf = ConformalLabelPowersetClassifier(model, significance=0.2, random_state=0)
+    clf.fit(X[:600], Y[:600])
+    np.testing.assert_allclose(clf.predict_proba(X[600:]), clf.estimator_.predict_proba(X[600:]))
+    sets = clf.predict_sets(X[600:])
+    low, _ = error_rate_band(100, clf.n_calibration_, 0.2)
+    assert labelset_coverage(Y[600:], sets) >= 1 - 0.2 - (0.2 - low)
 
 
 def test_tied_probabilities_and_duplicated_scores_stay_exact():
