@@ -197,3 +197,15 @@ def test_view_sizes_must_cover_the_features():
     Y = np.eye(2, dtype=int)[np.arange(20) % 2]
     with pytest.raises(ValueError, match=r"adding up to the\s+10 features"):
         HybridLossMultiLabelClassifier(module="bilstm", view_sizes=[4, 4]).fit(X, Y)
+
+
+def test_sparse_input_gives_the_dense_predictions():
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 8)) * (rng.random((150, 8)) < 0.3)
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] < 0, X[:, 2] != 0]).astype(int)
+    params = dict(max_epochs=5, random_state=0)
+    dense = HybridLossMultiLabelClassifier(**params).fit(X, Y).predict_proba(X)
+    sparse = HybridLossMultiLabelClassifier(**params).fit(sp.csr_matrix(X), Y)
+    np.testing.assert_allclose(sparse.predict_proba(sp.csr_matrix(X)), dense, atol=1e-5)

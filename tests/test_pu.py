@@ -157,3 +157,15 @@ def test_score_is_macro_roc_auc(yeast_pu):
     clf = PUMultiLabelClassifier(max_epochs=3, random_state=0).fit(X_tr, Y_pu)
     expected = roc_auc_score(Y_te, clf.predict_proba(X_te), average="macro")
     assert clf.score(X_te, Y_te) == pytest.approx(expected)
+
+
+def test_loss_and_gradient_finite_when_a_label_has_no_positive_in_the_batch(batch):
+    logits, targets = batch
+    targets = targets.clone()
+    targets[:, 0] = 0.0
+    logits = logits.clone().requires_grad_(True)
+    value = PUMLCLoss()(logits, targets)
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(logits.grad).all()
+    # The label without positives keeps only its unlabeled term: it is pushed down.
+    assert (logits.grad[:, 0] > 0).all()
