@@ -37,6 +37,7 @@ __all__ = [
     "TorchMultiLabelClassifierBase",
     "TorchNet",
     "TabularDataset",
+    "binarize_class_labels",
     "check_binary_indicator",
     "is_class_label_column",
     "draw_seed",
@@ -188,6 +189,22 @@ def is_class_label_column(y):
     return not np.isin(values, (0, 1)).all()
 
 
+def binarize_class_labels(y):
+    """One-hot encode 1-D class labels, as ``MLPClassifier`` does.
+
+    Returns the fitted :class:`~sklearn.preprocessing.LabelBinarizer` and the
+    ``(n_samples, n_columns)`` int indicator (one column for two classes).
+    """
+    kind = type_of_target(y, input_name="y")
+    if kind not in ("binary", "multiclass"):
+        raise ValueError(
+            f"Unknown label type {kind!r} for a 1-D y; pass class labels or a "
+            "2-D 0/1 indicator matrix for multi-label targets."
+        )
+    binarizer = LabelBinarizer().fit(y)
+    return binarizer, binarizer.transform(y)
+
+
 def _never_positive_error(names):
     shown = ", ".join(map(str, names[:10]))
     more = f" (and {len(names) - 10} more)" if len(names) > 10 else ""
@@ -295,16 +312,10 @@ class TorchMultiLabelClassifierBase(ClassifierMixin, BaseEstimator):
         if names is None and is_class_label_column(y_arr):
             y_arr = y_arr.ravel()
         if y_arr.ndim == 1:
-            kind = type_of_target(y_arr, input_name="y")
-            if kind not in ("binary", "multiclass"):
-                raise ValueError(
-                    f"Unknown label type {kind!r} for a 1-D y; pass class labels or a "
-                    "2-D 0/1 indicator matrix for multi-label targets."
-                )
-            self._label_binarizer = LabelBinarizer().fit(y_arr)
+            self._label_binarizer, Y = binarize_class_labels(y_arr)
             self.classes_ = self._label_binarizer.classes_
             self.multilabel_ = False
-            Y = self._label_binarizer.transform(y_arr).astype(np.float32)
+            Y = Y.astype(np.float32)
         else:
             Y = check_binary_indicator(
                 y_arr, allow_unlabeled=self._allow_unlabeled_targets, name="y"

@@ -11,9 +11,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import ShuffleSplit
 from sklearn.multioutput import MultiOutputClassifier
-from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import RealNotInt
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import (
@@ -21,6 +19,7 @@ from ._base import (
     Interval,
     StrOptions,
     _never_positive_error,
+    binarize_class_labels,
     check_binary_indicator,
     is_class_label_column,
 )
@@ -235,16 +234,10 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         if is_class_label_column(y):
             y = y.ravel()
         if y.ndim == 1:
-            kind = type_of_target(y, input_name="y")
-            if kind not in ("binary", "multiclass"):
-                raise ValueError(
-                    f"Unknown label type {kind!r} for a 1-D y; pass class labels or a "
-                    "2-D 0/1 indicator matrix for multi-label targets."
-                )
-            self._label_binarizer = LabelBinarizer().fit(y)
+            self._label_binarizer, Y = binarize_class_labels(y)
             self.classes_ = self._label_binarizer.classes_
             self.multilabel_ = False
-            return self._label_binarizer.transform(y).astype(np.int64)
+            return Y.astype(np.int64)
         Y = check_binary_indicator(y, name="y").astype(np.int64)
         never = np.flatnonzero(Y.sum(axis=0) == 0)
         if never.size:
