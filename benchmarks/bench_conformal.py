@@ -18,6 +18,7 @@ python benchmarks/bench_conformal.py --seeds 0 1 2 --datasets yeast
 """
 
 import argparse
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -164,7 +165,7 @@ def main(argv=None):
 
     lines = [
         "## Conformal label-powerset classifier (LP-ICP)", "",
-        f"Command: `python benchmarks/bench_conformal.py {' '.join(argv or [])}`".replace(" `", " `"),
+        f"Command: `nice -n 10 python benchmarks/bench_conformal.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
         "", MACHINE, "",
         "Wrapped model: `MultiOutputClassifier(LogisticRegression(max_iter=1000))`, "
         "60/40 train/test, 25% of train calibrates, Euclidean score, "
