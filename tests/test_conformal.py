@@ -61,9 +61,17 @@ def synthetic():
     return StandardScaler().fit_transform(X), Y
 
 
+@pytest.fixture(params=["vectorised", "heap"])
+def enumeration(request, monkeypatch):
+    """Run a test through both enumeration paths of the efficient method."""
+    if request.param == "heap":
+        monkeypatch.setattr("sklearn_losses.conformal._VECTORISED_MAX_FLIPPABLE", -1)
+    return request.param
+
+
 @pytest.mark.parametrize("measure", ["euclidean", "l1"])
 @pytest.mark.parametrize("significance", [0.05, 0.1, 0.2])
-def test_efficient_sets_equal_brute_force(synthetic, measure, significance):
+def test_efficient_sets_equal_brute_force(synthetic, measure, significance, enumeration):
     X, Y = synthetic
     clf = ConformalLabelPowersetClassifier(
         _base(), measure=measure, significance=significance, random_state=0
@@ -110,7 +118,7 @@ def test_wraps_array_predict_proba_models(synthetic, model):
     assert labelset_coverage(Y[600:], sets) >= 1 - 0.2 - (0.2 - low)
 
 
-def test_tied_probabilities_and_duplicated_scores_stay_exact():
+def test_tied_probabilities_and_duplicated_scores_stay_exact(enumeration):
     rng = np.random.default_rng(0)
     # Probabilities on a coarse grid: many ties among labels and among samples.
     proba = rng.choice([0.1, 0.3, 0.5, 0.7, 0.9], size=(300, 6))
@@ -192,7 +200,7 @@ def test_coverage_on_yeast_within_binomial_band():
     assert labelset_coverage(Y[test], point) < 0.5
 
 
-def test_max_sets_truncates_with_a_warning(synthetic):
+def test_max_sets_truncates_with_a_warning(synthetic, enumeration):
     X, Y = synthetic
     clf = ConformalLabelPowersetClassifier(
         _base(), significance=0.05, max_sets=3, random_state=0
