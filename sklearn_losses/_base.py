@@ -134,7 +134,25 @@ class TabularDataset(torch.utils.data.Dataset):
         X = self._rows(idx)
         w = self.w[idx]
         Y = self.Y[idx] if self.Y is not None else np.zeros((len(idx), 1), np.float32)
-        return [(X[k], {"y": Y[k], "w": w[k]}) for k in range(len(idx))]
+        return _RowBatch([(X[k], {"y": Y[k], "w": w[k]}) for k in range(len(idx))], X, Y, w)
+
+
+class _RowBatch(list):
+    """Rows of a batch that also keep the batch's arrays, so that collating is
+    one tensor per array instead of stacking row by row."""
+
+    def __init__(self, rows, X, Y, w):
+        super().__init__(rows)
+        self.arrays = (X, Y, w)
+
+
+def collate_rows(batch):
+    """``collate_fn`` for ``TabularDataset`` batches; other batches go to torch's
+    default collation."""
+    if type(batch) is not _RowBatch:
+        return torch.utils.data.default_collate(batch)
+    X, Y, w = (torch.from_numpy(a) for a in batch.arrays)
+    return X, {"y": Y, "w": w}
 
 
 def check_binary_indicator(Y, *, allow_unlabeled=False, name="Y"):
@@ -369,6 +387,8 @@ class TorchMultiLabelClassifierBase(ClassifierMixin, BaseEstimator):
             "device": self.device_,
             "iterator_train__shuffle": True,
             "iterator_train__generator": torch.Generator().manual_seed(seed),
+            "iterator_train__collate_fn": collate_rows,
+            "iterator_valid__collate_fn": collate_rows,
             "predict_nonlinearity": None,
             "verbose": int(self.verbose),
             "callbacks": (

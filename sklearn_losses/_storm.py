@@ -348,7 +348,8 @@ class IndexedDataset(TabularDataset):
     """``TabularDataset`` whose targets also carry the row index (``"idx"``)."""
 
     def __getitems__(self, indices):
-        items = super().__getitems__(indices)
+        # A plain list: the row dicts gain "idx", which the batch arrays lack.
+        items = list(super().__getitems__(indices))
         for (_, target), i in zip(items, indices):
             target["idx"] = int(i)
         return items
