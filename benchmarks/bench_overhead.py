@@ -30,7 +30,7 @@ from sklearn_losses import (
     NoisyLabelRescaledClassifier,
     PUMultiLabelClassifier,
 )
-from sklearn_losses._base import _as_logits
+from sklearn_losses._engine._base import _as_logits
 from sklearn_losses.datasets import load_yeast
 from sklearn_losses.losses import pumlc_mixup_penalty
 

@@ -1,12 +1,12 @@
 """Torch losses, usable on their own or inside a skorch net."""
 
-from ._hybrid_loss import (
+from ._hybrid._loss import (
     HybridMultiLabelLoss,
     correlation_alignment_loss,
     jaccard_supcon_loss,
     weighted_bce,
 )
-from ._pu_loss import PUMLCLoss, pumlc_mixup_penalty
+from ._pu._loss import PUMLCLoss, pumlc_mixup_penalty
 
 __all__ = [
     "HybridMultiLabelLoss",

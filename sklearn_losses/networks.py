@@ -1,7 +1,7 @@
 """Torch ``nn.Module`` networks used by the estimators, usable on their own."""
 
-from ._hybrid_networks import MultiLabelMLP, StackedViewBiLSTM
-from ._mlp import MLPNetwork
-from ._storm import LossRescalerNetwork
+from ._engine._network import MLPNetwork
+from ._hybrid._network import MultiLabelMLP, StackedViewBiLSTM
+from ._storm._meta import LossRescalerNetwork
 
 __all__ = ["LossRescalerNetwork", "MLPNetwork", "MultiLabelMLP", "StackedViewBiLSTM"]

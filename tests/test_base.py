@@ -1,4 +1,4 @@
-"""Tests of the private plumbing in ``sklearn_losses._base``."""
+"""Tests of the private plumbing in ``sklearn_losses._engine``."""
 
 import pickle
 
@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
-from sklearn_losses._base import (
+from sklearn_losses._engine._base import (
     TabularDataset,
     TorchMultiLabelClassifierBase,
     check_binary_indicator,
@@ -20,7 +20,7 @@ from sklearn_losses._base import (
     resolve_device,
     seeded_torch,
 )
-from sklearn_losses._mlp import MLPNetwork
+from sklearn_losses._engine._network import MLPNetwork
 
 
 class _WeightedBCE(nn.Module):

@@ -65,7 +65,7 @@ def synthetic():
 def enumeration(request, monkeypatch):
     """Run a test through both enumeration paths of the efficient method."""
     if request.param == "heap":
-        monkeypatch.setattr("sklearn_losses.conformal._VECTORISED_MAX_FLIPPABLE", -1)
+        monkeypatch.setattr("sklearn_losses._conformal._estimator._VECTORISED_MAX_FLIPPABLE", -1)
     return request.param
 
 

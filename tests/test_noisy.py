@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_losses import NoisyLabelRescaledClassifier
-from sklearn_losses._storm import (
+from sklearn_losses._storm._meta import (
     FeatureMemory,
     IndexedDataset,
     StormCriterion,

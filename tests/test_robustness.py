@@ -203,7 +203,7 @@ def test_skops_round_trip_of_the_conformal_wrapper(data):
     fitted = _fit(ESTIMATORS[-1], X, Y)
     payload = sio.dumps(fitted)
     untrusted = sio.get_untrusted_types(data=payload)
-    assert untrusted == ["sklearn_losses.conformal.ConformalLabelPowersetClassifier"]
+    assert untrusted == ["sklearn_losses._conformal._estimator.ConformalLabelPowersetClassifier"]
     restored = sio.loads(payload, trusted=untrusted)
     np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
     assert [s.tolist() for s in restored.predict_sets(X[:5], significance=0.3)] == [

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sklearn_losses import IHOMERClassifier
-from sklearn_losses._label_clustering import LabelTree
+from sklearn_losses._ihomer._label_tree import LabelTree
 from sklearn_losses.streaming import prequential_evaluate
 
 DRIFT_AT = 6000

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from ._base import (
+from .._engine._base import (
     Integral,
     Interval,
     Real,
@@ -11,8 +11,8 @@ from ._base import (
     TorchMultiLabelClassifierBase,
     _fit_context,
 )
-from ._hybrid_loss import HybridMultiLabelLoss
-from ._hybrid_networks import MultiLabelMLP, StackedViewBiLSTM
+from ._loss import HybridMultiLabelLoss
+from ._network import MultiLabelMLP, StackedViewBiLSTM
 
 __all__ = ["HybridLossMultiLabelClassifier"]
 

@@ -7,7 +7,7 @@ import skorch
 import torch
 from sklearn.metrics import roc_auc_score
 
-from ._base import (
+from .._engine._base import (
     Interval,
     Real,
     StrOptions,
@@ -16,8 +16,8 @@ from ._base import (
     _fit_context,
     _never_positive_error,
 )
-from ._mlp import MLPNetwork
-from ._pu_loss import PUMLCLoss, pumlc_mixup_penalty
+from .._engine._network import MLPNetwork
+from ._loss import PUMLCLoss, pumlc_mixup_penalty
 
 __all__ = ["PUMultiLabelClassifier"]
 

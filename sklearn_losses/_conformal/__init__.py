@@ -1,0 +1,1 @@
+"""Private implementation of one method; the public module re-exports it."""

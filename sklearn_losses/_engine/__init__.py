@@ -1,0 +1,1 @@
+"""Shared training engine: the estimator base, data, device, seeding and threads."""
