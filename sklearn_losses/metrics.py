@@ -8,7 +8,7 @@ label-sets, as returned by
 import numpy as np
 from scipy.stats import norm
 
-from ._engine._base import check_binary_indicator
+from ._engine import check_binary_indicator
 
 __all__ = [
     "empty_rate",

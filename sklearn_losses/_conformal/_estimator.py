@@ -14,7 +14,7 @@ from sklearn.multioutput import MultiOutputClassifier
 from sklearn.utils._param_validation import RealNotInt
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._engine._base import (
+from .._engine import (
     HasMethods,
     Interval,
     StrOptions,

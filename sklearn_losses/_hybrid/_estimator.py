@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from .._engine._base import (
+from .._engine import (
     Integral,
     Interval,
     Real,

@@ -7,7 +7,7 @@ import skorch
 import torch
 from sklearn.metrics import roc_auc_score
 
-from .._engine._base import (
+from .._engine import (
     Interval,
     Real,
     StrOptions,
@@ -16,7 +16,7 @@ from .._engine._base import (
     _fit_context,
     _never_positive_error,
 )
-from .._engine._network import MLPNetwork
+from .._engine import MLPNetwork
 from ._loss import PUMLCLoss, pumlc_mixup_penalty
 
 __all__ = ["PUMultiLabelClassifier"]

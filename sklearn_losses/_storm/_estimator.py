@@ -8,7 +8,7 @@ import torch
 from scipy.special import softmax
 from sklearn.utils.validation import check_is_fitted
 
-from .._engine._base import (
+from .._engine import (
     Integral,
     Interval,
     Real,
@@ -21,7 +21,7 @@ from .._engine._base import (
     resolve_device,
     seeded_torch,
 )
-from .._engine._network import MLPNetwork
+from .._engine import MLPNetwork
 from ._meta import IndexedDataset, StormCriterion, StormNet
 
 __all__ = ["NoisyLabelRescaledClassifier"]

@@ -15,7 +15,7 @@ from skorch.utils import TeeGenerator, to_tensor
 from torch import nn
 from torch.func import functional_call
 
-from .._engine._base import TabularDataset, TorchNet, _as_logits
+from .._engine import TabularDataset, TorchNet, _as_logits
 
 __all__ = ["LossRescalerNetwork", "StormCriterion", "StormNet", "IndexedDataset"]
 
