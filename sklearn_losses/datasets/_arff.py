@@ -6,6 +6,8 @@ never held at once.
 """
 
 import array
+import itertools
+import math
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -19,9 +21,9 @@ from sklearn.utils import Bunch
 
 from ._base import _open_text
 
-# Rows parsed into Python lists before they are packed into one float64 block:
-# large enough that NumPy does the copying, small enough to stay a few MiB.
-_CHUNK_ROWS = 4096
+# Values parsed into Python lists before they are packed into one float64 block:
+# large enough that NumPy does the copying, small enough to stay near 2 MiB.
+_CHUNK_VALUES = 1 << 16
 
 
 def _unescape(name):
@@ -140,56 +142,111 @@ def _label_codes(name, attr_type):
     return codes
 
 
-def _dense_rows_to_array(rows, n_attributes):
-    """Pack an iterator of value lists into a float64 array, one chunk at a time."""
-    chunks, chunk = [], []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == _CHUNK_ROWS:
-            chunks.append(np.array(chunk, dtype=np.float64))
-            chunk = []
-    chunks.append(np.array(chunk, dtype=np.float64).reshape(-1, n_attributes))
-    return np.concatenate(chunks)
-
-
-def _sparse_rows_to_csr(rows, n_attributes):
-    """Pack an iterator of ``{column: value}`` rows into a CSR matrix."""
-    # array.array stores 8 bytes a value, a Python list of floats about 32.
-    indptr, indices, values = array.array("q", [0]), array.array("q"), array.array("d")
-    for row in rows:
-        for column in sorted(row):
-            value = row[column]
-            indices.append(column)
-            values.append(np.nan if value is None else value)
-        indptr.append(len(indices))
-    return sp.csr_matrix(
-        (np.frombuffer(values), np.frombuffer(indices, dtype=np.int64),
-         np.frombuffer(indptr, dtype=np.int64)),
-        shape=(len(indptr) - 1, n_attributes),
+def _columns(header, *, label_names, n_labels, label_location, drop_features):
+    """``(feature_idx, label_idx)``: the attribute indices of features and labels."""
+    attributes = header["attributes"]
+    names = [name for name, _ in attributes]
+    label_idx = _label_indices(
+        names,
+        relation=header["relation"],
+        label_names=label_names,
+        n_labels=n_labels,
+        label_location=label_location,
     )
+    unknown = set(drop_features) - set(names)
+    if unknown:
+        raise ValueError(f"drop_features not found in the ARFF file: {sorted(unknown)}")
+    excluded = set(label_idx) | {names.index(n) for n in drop_features}
+    feature_idx = [i for i in range(len(names)) if i not in excluded]
+    if not feature_idx:
+        raise ValueError(
+            f"all {len(names)} attributes are labels or dropped, so no feature "
+            "is left. Check that the label list (or Mulan XML) names only the labels."
+        )
+    strings = [names[i] for i in feature_idx if attributes[i][1] == "STRING"]
+    if strings:
+        raise ValueError(
+            f"String attributes {strings} cannot be features; pass them in drop_features."
+        )
+    return feature_idx, label_idx
 
 
-def _stream_arff(path):
+def _integer_labels(values):
+    """Raw label values as int64, refusing missing ones."""
+    if np.isnan(values).any():
+        raise ValueError("missing label values ('?') found.")
+    return values.astype(np.int64)
+
+
+def _pack_dense(rows, n_attributes, feature_idx, label_idx):
+    """Features (float64) and raw labels (int64) of dense rows, a chunk at a time."""
+    # A chunk holds about _CHUNK_VALUES Python floats (~32 bytes each) at once.
+    size = max(1, _CHUNK_VALUES // n_attributes)
+    empty = np.empty((0, n_attributes))
+    features, labels = [empty[:, feature_idx]], [_integer_labels(empty[:, label_idx])]
+    rows = iter(rows)
+    for chunk in iter(lambda: list(itertools.islice(rows, size)), []):
+        block = np.array(chunk, dtype=np.float64)
+        features.append(block[:, feature_idx])
+        labels.append(_integer_labels(block[:, label_idx]))
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def _pack_sparse(rows, n_attributes, feature_idx, label_idx):
+    """Features (CSR, float64) and raw labels (dense int64) of ``{column: value}`` rows."""
+    feature_column = {c: j for j, c in enumerate(feature_idx)}
+    label_column = {c: j for j, c in enumerate(label_idx)}
+    # array.array holds 8 bytes a value where a list of Python floats takes ~32.
+    indptr, indices, values = array.array("q", [0]), array.array("i"), array.array("d")
+    label_rows, label_cols, label_values = array.array("q"), array.array("q"), array.array("d")
+    for n_rows, row in enumerate(rows):
+        for column, value in sorted(row.items()):
+            value = math.nan if value is None else value
+            if column in feature_column:
+                indices.append(feature_column[column])
+                values.append(value)
+            elif column in label_column:
+                label_rows.append(n_rows)
+                label_cols.append(label_column[column])
+                label_values.append(value)
+        indptr.append(len(indices))
+    n_rows = len(indptr) - 1
+    data = sp.csr_matrix(
+        (np.frombuffer(values), np.frombuffer(indices, dtype=np.int32),
+         np.frombuffer(indptr, dtype=np.int64)),
+        shape=(n_rows, len(feature_idx)),
+    )
+    labels = np.zeros((n_rows, len(label_idx)), dtype=np.int64)
+    labels[np.frombuffer(label_rows, dtype=np.int64),
+           np.frombuffer(label_cols, dtype=np.int64)] = _integer_labels(np.frombuffer(label_values))
+    return data, labels
+
+
+def _stream_arff(path, **columns):
     sparse = _first_data_row_is_sparse(path)
     with _open_text(path) as f:
+        # The *_GEN types parse the header now and yield data rows on demand.
         decoded = arff.load(
             f, encode_nominal=True, return_type=arff.LOD_GEN if sparse else arff.DENSE_GEN
         )
-        to_matrix = _sparse_rows_to_csr if sparse else _dense_rows_to_array
-        matrix = to_matrix(decoded["data"], len(decoded["attributes"]))
-    return decoded, matrix
+        feature_idx, label_idx = _columns(decoded, **columns)
+        pack = _pack_sparse if sparse else _pack_dense
+        data, labels = pack(decoded["data"], len(decoded["attributes"]), feature_idx, label_idx)
+    return decoded, feature_idx, label_idx, data, labels
 
 
-def _decode_arff(path):
-    """The header and the data matrix of an ARFF file, streamed row by row."""
+def _read_arff(path, **columns):
+    """Header, column split, features and raw labels of an ARFF file, streamed."""
     try:
-        return _stream_arff(path)
-    except (FileNotFoundError, PermissionError):
-        raise
-    except (EOFError, OSError, zlib.error, ValueError, arff.ArffException) as error:
+        return _stream_arff(path, **columns)
+    except (EOFError, OSError, zlib.error, UnicodeDecodeError, arff.ArffException) as error:
+        if isinstance(error, (FileNotFoundError, PermissionError)):
+            raise
         # A truncated or corrupt file fails deep in gzip/bz2/zlib or the parser
         # (BadGzipFile and bz2's "Invalid data stream" are OSErrors); name the file.
         raise ValueError(f"Cannot read ARFF file {path}: {error!r}") from error
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
 
 
 def load_arff(
@@ -264,46 +321,25 @@ def load_arff(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ARFF file {path} not found.")
-    decoded, matrix = _decode_arff(path)
-    attributes = decoded["attributes"]
-    names = [name for name, _ in attributes]
-    label_idx = _label_indices(
-        names,
-        relation=decoded["relation"],
+    decoded, feature_idx, label_idx, data, target = _read_arff(
+        path,
         label_names=label_names,
         n_labels=n_labels,
         label_location=label_location,
+        drop_features=drop_features,
     )
-    unknown = set(drop_features) - set(names)
-    if unknown:
-        raise ValueError(f"drop_features not found in the ARFF file: {sorted(unknown)}")
-    excluded = set(label_idx) | {names.index(n) for n in drop_features}
-    feature_idx = [i for i in range(len(names)) if i not in excluded]
-    if not feature_idx:
-        raise ValueError(
-            f"{path}: all {len(names)} attributes are labels or dropped, so no feature "
-            "is left. Check that the label list (or Mulan XML) names only the labels."
-        )
-    strings = [names[i] for i in feature_idx if attributes[i][1] == "STRING"]
-    if strings:
-        raise ValueError(
-            f"String attributes {strings} cannot be features; pass them in drop_features."
-        )
-
-    raw_labels = matrix[:, label_idx]
-    raw_labels = raw_labels.toarray() if sp.issparse(raw_labels) else raw_labels
-    if np.isnan(raw_labels).any():
-        raise ValueError(f"{path} has missing label values ('?').")
-    target = np.empty(raw_labels.shape, dtype=np.int64)
+    attributes = decoded["attributes"]
+    names = [name for name, _ in attributes]
     for j, i in enumerate(label_idx):
         codes = _label_codes(names[i], attributes[i][1])
-        column = raw_labels[:, j].astype(np.int64)
-        target[:, j] = column if codes is None else codes[column]
-    if not np.isin(target, (0, 1)).all():
+        if codes is not None:  # a nominal label: map the value's index to its 0/1
+            target[:, j] = codes[target[:, j]]
+    # min/max rather than np.isin, which sorts a copy of the whole target.
+    if target.size and (target.min() < 0 or target.max() > 1):
         raise ValueError(f"{path}: label values other than 0/1 found.")
 
     return Bunch(
-        data=matrix[:, feature_idx],
+        data=data,
         target=target,
         feature_names=[names[i] for i in feature_idx],
         target_names=[_unescape(names[i]) for i in label_idx],

@@ -86,6 +86,10 @@ def _corel5k():
     )
 
 
+def _meka(filename, descr):
+    return _Dataset(files={"all": f"meka/{filename}"}, descr=descr)
+
+
 _DATASETS = {
     "yeast": _mulan(
         "yeast",
@@ -196,32 +200,32 @@ _DATASETS = {
         split=False,
         source=_BOOMER,
     ),
-    "meka/enron": _Dataset(
-        files={"all": "meka/Enron.arff.bz2"},
-        descr="Enron, MEKA version: 1702 e-mails, 1001 features, 53 labels.",
+    "meka/enron": _meka(
+        "Enron.arff.bz2",
+        "Enron, MEKA version: 1702 e-mails, 1001 features, 53 labels.",
     ),
-    "meka/imdb": _Dataset(
-        files={"all": "meka/Imdb.arff.bz2"},
-        descr=(
+    "meka/imdb": _meka(
+        "Imdb.arff.bz2",
+        (
             "IMDB, MEKA version: 120919 plot summaries, 1001 binary word features, "
             "28 genres. J. Read. Scalable multi-label classification. PhD thesis, "
             "Univ. of Waikato, 2010."
         ),
     ),
-    "meka/music": _Dataset(
-        files={"all": "meka/Music.arff.gz"},
-        descr=(
+    "meka/music": _meka(
+        "Music.arff.gz",
+        (
             "Music, MEKA's normalised emotions variant: 592 songs, 71 features, "
             "6 labels (not identical to Mulan emotions)."
         ),
     ),
-    "meka/scene": _Dataset(
-        files={"all": "meka/Scene.arff.bz2"},
-        descr="Scene, MEKA version: 2407 images, 294 features, 6 labels.",
+    "meka/scene": _meka(
+        "Scene.arff.bz2",
+        "Scene, MEKA version: 2407 images, 294 features, 6 labels.",
     ),
-    "meka/yeast": _Dataset(
-        files={"all": "meka/Yeast.arff.bz2"},
-        descr=(
+    "meka/yeast": _meka(
+        "Yeast.arff.bz2",
+        (
             "Yeast, MEKA version: 2417 genes, 103 features, 14 labels; "
             "-split-number 1500 gives the train/test cut."
         ),
