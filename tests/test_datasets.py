@@ -319,3 +319,212 @@ def test_text_classification(shared_data, name, subset, n_samples, n_classes):
     assert len(bunch.target_names) == n_classes
     assert set(np.unique(bunch.target)) == set(range(n_classes))
     assert all(isinstance(t, str) and t for t in bunch.data)
+
+
+# ------------------------------------------------------- malformed and corrupt files
+
+
+def test_duplicated_label_name_in_xml_is_refused(tmp_path):
+    path = _write(tmp_path / "d.arff", LABELS_LAST)
+    xml = _write(tmp_path / "dup.xml", XML.replace('"it\'s"', '"L2"'))
+    with pytest.raises(ValueError, match=r"\['L2'\] are listed more than once"):
+        load_arff(path, label_names=xml)
+
+
+def test_xml_naming_every_attribute_is_refused(tmp_path):
+    path = _write(tmp_path / "d.arff", LABELS_LAST)
+    with pytest.raises(ValueError, match="no feature is left"):
+        load_arff(path, label_names=["f1", "f 2", "it's", "L2"])
+
+
+@pytest.mark.parametrize("text", ["<labels><label name='a'>", "<labels></labels>"])
+def test_malformed_xml_is_refused(tmp_path, text):
+    path = _write(tmp_path / "d.arff", LABELS_LAST)
+    xml = _write(tmp_path / "bad.xml", text)
+    with pytest.raises(ValueError, match="bad.xml"):
+        load_arff(path, label_names=xml)
+
+
+def _truncated_gzip(path):
+    with gzip.open(path, "wt") as f:
+        f.write(LABELS_LAST * 50)
+    path.write_bytes(path.read_bytes()[:-40])
+
+
+def _not_compressed(path):
+    path.write_bytes(b"this is not gzip data at all")
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2"])
+@pytest.mark.parametrize("damage", [_truncated_gzip, _not_compressed])
+def test_corrupt_compressed_file_names_the_path(tmp_path, suffix, damage):
+    path = tmp_path / f"broken.arff{suffix}"
+    damage(path)
+    with pytest.raises(ValueError, match="Cannot read ARFF file .*broken.arff"):
+        load_arff(path, n_labels=2)
+
+
+def test_truncated_row_names_the_path(tmp_path):
+    path = _write(tmp_path / "cut.arff", LABELS_LAST[:-4])  # last row loses two values
+    with pytest.raises(ValueError, match="cut.arff"):
+        load_arff(path, n_labels=2)
+
+
+def test_missing_label_value_is_refused(tmp_path):
+    path = _write(tmp_path / "d.arff", LABELS_LAST.replace("1.5,a,0,1", "1.5,a,?,1"))
+    with pytest.raises(ValueError, match=r"missing label values \('\?'\)"):
+        load_arff(path, n_labels=2)
+
+
+def test_sparse_rows_with_no_entries_are_kept(tmp_path):
+    # An all-zero row is "{}"; the last one must still count as a row.
+    path = _write(tmp_path / "s.arff", SPARSE_LAST + "{}\n{}\n")
+    bunch = load_arff(path, n_labels=2)
+    assert bunch.data.shape == (5, 2) and bunch.target.shape == (5, 2)
+    np.testing.assert_array_equal(bunch.target[3:], 0)
+
+
+# --------------------------------------------------------------------- streaming
+
+
+def _dense_arff(n_rows, n_features):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n_rows, n_features)).round(6)
+    Y = rng.integers(0, 2, size=(n_rows, 2))
+    header = "@relation 'big: -C -2'\n" + "".join(
+        f"@attribute x{i} numeric\n" for i in range(n_features)
+    ) + "@attribute a {0,1}\n@attribute b {0,1}\n@data\n"
+    rows = "\n".join(",".join([*map(repr, x.tolist()), *map(str, y)]) for x, y in zip(X, Y))
+    return header + rows + "\n", X, Y
+
+
+def test_rows_are_packed_in_chunks(tmp_path, monkeypatch):
+    from sklearn_losses.datasets import _arff
+
+    text, X, Y = _dense_arff(50, 3)
+    path = _write(tmp_path / "big.arff", text)
+    monkeypatch.setattr(_arff, "_CHUNK_VALUES", 7)  # 1 row a chunk, and a partial last one
+    bunch = load_arff(path)
+    np.testing.assert_array_equal(bunch.data, X)
+    np.testing.assert_array_equal(bunch.target, Y)
+
+
+def test_loading_peak_memory_is_a_small_multiple_of_the_text(tmp_path, monkeypatch):
+    import tracemalloc
+
+    from sklearn_losses.datasets import _arff
+
+    text, _, _ = _dense_arff(6000, 20)
+    path = _write(tmp_path / "big.arff", text)
+    # A small chunk, so that the file is many chunks long, as a large file is.
+    monkeypatch.setattr(_arff, "_CHUNK_VALUES", 2000)
+    tracemalloc.start()
+    try:
+        load_arff(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Holding the whole text and a list of Python floats (the loader before it
+    # streamed) peaked at 6.2x the text here; streaming needs the arrays twice
+    # (one concatenation) and one chunk: 1.9x.
+    assert peak < 2.5 * len(text)
+
+
+# ------------------------------------------------------------------- fetching
+
+
+def test_missing_files_say_where_to_get_them(tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        load_multilabel_dataset("emotions", data_home=tmp_path)
+    message = str(error.value)
+    assert "fetch_multilabel_dataset('emotions'" in message
+    assert "https://github.com/tsoumakas/mulan/tree/" in message
+
+
+def test_plain_arff_files_are_read_too(tmp_path, shared_data):
+    folder = tmp_path / "mulan" / "flags"
+    folder.mkdir(parents=True)
+    for name in ("flags.arff", "flags-train.arff", "flags-test.arff"):
+        with gzip.open(shared_data / "mulan" / "flags" / f"{name}.gz", "rb") as f:
+            (folder / name).write_bytes(f.read())
+    (folder / "flags.xml").write_bytes((shared_data / "mulan/flags/flags.xml").read_bytes())
+    assert list_multilabel_datasets(tmp_path) == ["flags"]
+    assert load_multilabel_dataset("flags", data_home=tmp_path).data.shape == (194, 19)
+
+
+def _offline(url, timeout=None):
+    import urllib.error
+
+    raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+
+def test_fetch_offline_names_the_source_and_the_folder(tmp_path, monkeypatch):
+    from sklearn_losses.datasets import _mulan, fetch_multilabel_dataset
+
+    monkeypatch.setattr(_mulan, "urlopen", _offline)
+    with pytest.raises(ConnectionError) as error:
+        fetch_multilabel_dataset("emotions", data_home=tmp_path)
+    message = str(error.value)
+    assert "https://github.com/tsoumakas/mulan/tree/" in message
+    assert str(tmp_path / "mulan" / "emotions") in message
+    assert "emotions.xml" in message and "SKLEARN_LOSSES_DATA" in message
+    assert not list((tmp_path / "mulan" / "emotions").iterdir())  # no partial file left
+
+
+def test_fetch_reads_present_files_without_the_network(shared_data, monkeypatch):
+    from sklearn_losses.datasets import _mulan, fetch_multilabel_dataset
+
+    monkeypatch.setattr(_mulan, "urlopen", _offline)
+    X, Y = fetch_multilabel_dataset("flags", shared_data, subset="test", return_X_y=True)
+    assert X.shape == (65, 19) and Y.shape == (65, 7)
+
+
+def test_fetch_downloads_into_the_loader_layout(tmp_path, shared_data, monkeypatch):
+    """Serve the shared files, uncompressed, at the source URLs; check what lands where."""
+    import io
+
+    from sklearn_losses.datasets import _mulan, fetch_multilabel_dataset
+
+    requested = []
+
+    def serve(url, timeout=None):
+        requested.append(url)
+        name = url.rsplit("/", 1)[-1]
+        stored = shared_data / "mulan" / "genbase" / name
+        if not stored.exists():
+            stored = stored.with_name(name + ".gz")
+            return io.BytesIO(gzip.decompress(stored.read_bytes()))
+        return io.BytesIO(stored.read_bytes())
+
+    monkeypatch.setattr(_mulan, "urlopen", serve)
+    bunch = fetch_multilabel_dataset("genbase", data_home=tmp_path)
+    expected = load_multilabel_dataset("genbase", data_home=shared_data)
+    np.testing.assert_array_equal(bunch.data, expected.data)
+    np.testing.assert_array_equal(bunch.target, expected.target)
+    assert len(requested) == 4
+    source = "https://raw.githubusercontent.com/tsoumakas/mulan/"
+    assert all(url.startswith(source) for url in requested)
+    assert sorted(p.name for p in (tmp_path / "mulan" / "genbase").iterdir()) == [
+        "genbase-test.arff.gz", "genbase-train.arff.gz", "genbase.arff.gz", "genbase.xml"
+    ]
+    fetch_multilabel_dataset("genbase", data_home=tmp_path)
+    assert len(requested) == 4  # present files are not downloaded again
+
+
+def _online(host="raw.githubusercontent.com"):
+    import socket
+
+    try:
+        socket.create_connection((host, 443), timeout=3).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _online(), reason="needs network access to raw.githubusercontent.com")
+def test_fetch_from_the_source_repository(tmp_path):
+    from sklearn_losses.datasets import fetch_multilabel_dataset
+
+    bunch = fetch_multilabel_dataset("flags", data_home=tmp_path)
+    assert bunch.data.shape == (194, 19) and bunch.target.shape == (194, 7)
+    assert (tmp_path / "mulan" / "flags" / "flags.arff.gz").is_file()
