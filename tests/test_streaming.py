@@ -3,36 +3,17 @@
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
+import scipy.sparse as sp
+import torch
 
 from sklearn_losses import IHOMERClassifier
 from sklearn_losses._ihomer._label_tree import LabelTree
-from sklearn_losses.streaming import prequential_evaluate
+from sklearn_losses._ihomer._stream import NEW_GROUPS, OLD_GROUPS, make_drift_stream
+from sklearn_losses.streaming import IHOMERRiver, prequential_evaluate
 
 DRIFT_AT = 6000
-OLD_GROUPS = ((0, 1, 2, 3), (4, 5, 6, 7), (8, 9, 10, 11))
-NEW_GROUPS = ((0, 4, 8), (1, 5, 9), (2, 6, 10), (3, 7, 11))
-
-
-def make_drift_stream(n=12000, drift_at=DRIFT_AT, seed=0):
-    """The spec's stream: 3 planted label groups, then 4 exclusive ones."""
-    rng = np.random.RandomState(seed)
-    X = rng.randn(n, 16)
-    W = rng.randn(3, 16)
-    W /= np.linalg.norm(W, axis=1, keepdims=True)
-    V = rng.randn(4, 16)
-    V /= np.linalg.norm(V, axis=1, keepdims=True)
-    before = np.zeros((n, 12), dtype=bool)
-    active = X @ W.T > 0.5
-    for g, cols in enumerate(OLD_GROUPS):
-        before[:, cols] = active[:, [g]] & (rng.rand(n, 4) < 0.9)
-    winner = np.argmax(X @ V.T, axis=1)
-    after = np.zeros((n, 12), dtype=bool)
-    for j, cols in enumerate(NEW_GROUPS):
-        after[:, cols] = (winner == j)[:, None] & (rng.rand(n, 3) < 0.9)
-    Y = np.where((np.arange(n) < drift_at)[:, None], before, after)
-    Y ^= rng.rand(n, 12) < 0.02
-    return X, Y.astype(int)
 
 
 @pytest.fixture(scope="module")
@@ -140,17 +121,55 @@ def test_yeast_prequential_beats_majority_and_river_br():
     assert ours["subset_accuracy"] >= 0.127
 
 
-def test_partial_fit_in_batches_equals_fit():
-    rng = np.random.RandomState(0)
-    X = rng.randn(500, 6)
-    Y = np.c_[X[:, 0] > 0, X[:, 0] > 0.2, X[:, 1] > 0].astype(int)
+def _toy_stream(n=512, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, 6)
+    Y = np.c_[X[:, 0] > 0, X[:, 0] > 0.2, X[:, 1] > 0, X[:, 2] > 0.5].astype(int)
+    return X, Y
+
+
+def test_one_row_calls_learn_exactly_as_batched_calls():
+    X, Y = _toy_stream()
+    models = {size: IHOMERClassifier(random_state=3) for size in (1, 16, 48)}
+    for size, model in models.items():
+        for start in range(0, len(Y), size):
+            model.partial_fit(X[start:start + size], Y[start:start + size])
     fitted = IHOMERClassifier(random_state=3).fit(X, Y)
-    streamed = IHOMERClassifier(random_state=3)
-    for start in range(0, 500, 128):  # multiples of batch_size=64
-        streamed.partial_fit(X[start:start + 128], Y[start:start + 128])
-    np.testing.assert_array_equal(fitted.predict_proba(X), streamed.predict_proba(X))
-    assert fitted.label_partition_ == streamed.label_partition_
-    assert fitted.n_instances_seen_ == streamed.n_instances_seen_ == 500
+    reference = fitted.predict_proba(X)
+    for model in models.values():
+        assert model.n_instances_seen_ == 512
+        assert model.label_partition_ == fitted.label_partition_
+        np.testing.assert_allclose(model.predict_proba(X), reference, rtol=1e-9)
+        np.testing.assert_array_equal(model.predict(X), fitted.predict(X))
+
+
+def test_rows_of_a_partial_step_wait_for_it():
+    X, Y = _toy_stream()
+    clf = IHOMERClassifier(random_state=0).partial_fit(X[:40], Y[:40])
+    assert clf.n_instances_seen_ == 32
+    before = clf.predict_proba(X[:5])
+    clf.partial_fit(X[40:47], Y[40:47])  # 15 rows wait: the model is unchanged
+    np.testing.assert_array_equal(clf.predict_proba(X[:5]), before)
+    clf.partial_fit(X[47:48], Y[47:48])
+    assert clf.n_instances_seen_ == 48
+    assert not np.array_equal(clf.predict_proba(X[:5]), before)
+
+
+def test_partial_fit_reuses_the_prediction_of_the_same_rows(monkeypatch):
+    X, Y = _toy_stream()
+    plain, reusing = IHOMERClassifier(random_state=1), IHOMERClassifier(random_state=1)
+    plain.partial_fit(X[:16], Y[:16])
+    reusing.partial_fit(X[:16], Y[:16])
+    calls = []
+    original = type(reusing.learners_).candidates
+    monkeypatch.setattr(reusing.learners_, "candidates",
+                        lambda rows: calls.append(len(rows)) or original(reusing.learners_, rows))
+    for i in range(16, 200):
+        plain.partial_fit(X[i:i + 1], Y[i:i + 1])
+        reusing.predict(X[i:i + 1])
+        reusing.partial_fit(X[i:i + 1], Y[i:i + 1])
+    assert len(calls) == 200 - 16  # once per row: by predict only
+    np.testing.assert_array_equal(plain.predict_proba(X), reusing.predict_proba(X))
 
 
 def test_state_does_not_grow_with_the_stream(drift_stream):
@@ -191,13 +210,11 @@ def test_one_dimensional_classes_fixed_by_first_call():
         IHOMERClassifier().partial_fit(X, np.zeros(64))
 
 
-def test_river_adapter_learns_and_plugs_into_river_metrics():
+def test_river_adapter_learns_every_row_and_refuses_new_keys():
     from river import metrics
 
-    from sklearn_losses.streaming import IHOMERRiver
-
     rng = np.random.RandomState(0)
-    model = IHOMERRiver(IHOMERClassifier(random_state=0), buffer_size=32)
+    model = IHOMERRiver(IHOMERClassifier(random_state=0))
     assert model.predict_one({"a": 0.0, "b": 0.0}) == {}
     metric = metrics.multioutput.ExactMatch()
     for i in range(600):
@@ -207,4 +224,106 @@ def test_river_adapter_learns_and_plugs_into_river_metrics():
             metric.update(y, model.predict_one(x))
         model.learn_one(x, y)
     assert metric.get() > 0.8
-    assert model.model_.n_instances_seen_ == 576
+    # Every row reached the model: 37 full steps of 16, 8 rows in the next.
+    assert model.model_.n_instances_seen_ + model.model_._n_buffered == 600
+    model.learn_one({"a": 1.0}, {"pos_a": True})  # missing keys count as 0 / False
+    with pytest.raises(ValueError, match=r"feature\(s\) \['c'\]"):
+        model.learn_one({"a": 1.0, "c": 2.0}, {"pos_a": True})
+    with pytest.raises(ValueError, match=r"label\(s\) \['pos_c'\]"):
+        model.learn_one({"a": 1.0}, {"pos_c": True})
+    assert set(model.predict_one({"a": 1.0, "unknown": 3.0})) == {"pos_a", "pos_b"}
+
+
+# ---- parameters, targets and sklearn API ---------------------------------- #
+def test_set_params_mid_stream_is_validated_and_applied():
+    X, Y = _toy_stream()
+    clf = IHOMERClassifier(random_state=0).partial_fit(X[:64], Y[:64])
+    for bad in ({"lr": -5}, {"threshold": 2.0}, {"batch_size": 0}):
+        clf.set_params(**bad)
+        with pytest.raises(ValueError, match="must be"):
+            clf.partial_fit(X[64:80], Y[64:80])
+        clf.set_params(lr=0.1, threshold=0.5, batch_size=16)
+    with pytest.raises(ValueError, match="hidden_layer_sizes cannot change"):
+        clf.set_params(hidden_layer_sizes=(8,)).partial_fit(X[64:80], Y[64:80])
+    clf.set_params(hidden_layer_sizes=[64])  # the same widths: accepted
+    clf.partial_fit(X[64:80], Y[64:80])
+
+    clf.set_params(lr=0.5, label_stats_decay=0.99, batch_size=8)
+    clf.partial_fit(X[80:88], Y[80:88])
+    assert clf.learners_.optimizer.param_groups[0]["lr"] == 0.5
+    assert clf.label_tree_.decay == 0.99
+    assert clf.n_instances_seen_ == 88  # a step of the new size was learned
+    strict = clf.set_params(threshold=0.99).predict(X)  # no partial_fit needed
+    assert strict.sum() < clf.set_params(threshold=0.5).predict(X).sum()
+
+
+def test_per_label_threshold_and_decision_function():
+    X, Y = _toy_stream()
+    clf = IHOMERClassifier(random_state=0).fit(X, Y)
+    proba = clf.predict_proba(X)
+    thresholds = np.array([0.2, 0.5, 0.7, 0.9])
+    np.testing.assert_array_equal(clf.set_params(threshold=thresholds).predict(X),
+                                  (proba >= thresholds).astype(int))
+    with pytest.raises(ValueError, match="one threshold per label"):
+        clf.set_params(threshold=[0.5, 0.5]).fit(X, Y)
+    clf.set_params(threshold=0.5)
+    np.testing.assert_array_equal(clf.decision_function(X) >= 0, clf.predict(X) == 1)
+    # score() is ClassifierMixin's: subset accuracy for a label matrix.
+    assert clf.score(X, Y) == np.mean((clf.predict(X) == Y).all(axis=1))
+    binary = IHOMERClassifier(random_state=0).fit(X, Y[:, 0])
+    assert binary.decision_function(X).shape == (len(X),)
+
+
+def test_sparse_and_dataframe_targets():
+    X, Y = _toy_stream()
+    dense = IHOMERClassifier(random_state=0).fit(X, Y)
+    sparse = IHOMERClassifier(random_state=0).fit(X, sp.csr_matrix(Y))
+    np.testing.assert_array_equal(dense.predict_proba(X), sparse.predict_proba(X))
+    streamed = IHOMERClassifier(random_state=0)
+    for start in range(0, len(Y), 32):
+        streamed.partial_fit(X[start:start + 32], sp.csr_matrix(Y[start:start + 32]))
+    np.testing.assert_allclose(streamed.predict_proba(X), dense.predict_proba(X), rtol=1e-9)
+    res_dense = prequential_evaluate(IHOMERClassifier(random_state=0), X, Y)
+    res_sparse = prequential_evaluate(IHOMERClassifier(random_state=0), sp.csr_matrix(X),
+                                      sp.csr_matrix(Y))
+    assert res_sparse["example_f1"] == res_dense["example_f1"]
+    named = IHOMERClassifier(random_state=0).fit(X, pd.DataFrame(Y, columns=list("abcd")))
+    assert list(named.label_names_) == ["a", "b", "c", "d"]
+
+
+def test_fit_leaves_torch_global_rng_untouched():
+    X, Y = _toy_stream(n=128)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    clf = IHOMERClassifier(random_state=0).fit(X, Y)
+    clf.partial_fit(X[:32], Y[:32])
+    clf.predict(X)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_device_auto_resolves_to_cpu_even_with_cuda(monkeypatch):
+    X, Y = _toy_stream(n=64)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert IHOMERClassifier(device="auto").fit(X, Y).device_ == "cpu"
+
+
+@pytest.mark.parametrize("sizes", [(), 8, (8, 4)])
+def test_hidden_layer_sizes(sizes):
+    X, Y = _toy_stream()
+    clf = IHOMERClassifier(hidden_layer_sizes=sizes, random_state=0).fit(X, Y)
+    assert clf.score(X, Y) > 0.5
+    with pytest.raises(ValueError, match="positive integers"):
+        IHOMERClassifier(hidden_layer_sizes=(8, 0)).fit(X, Y)
+
+
+def test_one_row_calls_validate_their_rows():
+    X, Y = _toy_stream(n=64)
+    clf = IHOMERClassifier(random_state=0).fit(X, Y)
+    row = X[:1].copy()
+    row[0, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.partial_fit(row, Y[:1])
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[:1, :5], Y[:1])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        clf.partial_fit(X[:2], Y[:1])

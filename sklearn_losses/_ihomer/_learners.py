@@ -1,4 +1,4 @@
-"""Per-cluster learners for iHOMER, on the estimator's torch device.
+"""Per-cluster learners for iHOMER: torch for the SGD step, NumPy for predictions.
 
 Each label cluster gets an MLHAT-style leaf predictor:
 
@@ -9,35 +9,49 @@ Each label cluster gets an MLHAT-style leaf predictor:
   (MLHAT's labelset-kNN over a sliding window); binary relevance, one
   logistic output per label; or a label-powerset head over the cluster's
   labelsets (the spec's LP head). Both heads sit on one shared trunk trained
-  by mini-batch SGD with Poisson(1) (online bagging) weights. [ours] MLHAT
-  switches on leaf weight and entropy; here the trunk and binary-relevance
-  weights outlive restructures, so a new cluster's age says nothing about
-  them and measured error decides.
+  by mini-batch SGD, optionally with Poisson(1) (online bagging) weights.
+  [ours] MLHAT switches on leaf weight and entropy; here the trunk and
+  binary-relevance weights outlive restructures, so a new cluster's age says
+  nothing about them and measured error decides.
 
 Binary-relevance heads are rows of one output layer indexed by label, so when
 the partition changes a label keeps its weights whichever cluster it joins
 (the spec's label-by-label warm start), and error trackers are per label for
-the same reason. Cluster-level state (purity, labelset head, a local ADWIN)
-is kept for clusters whose label set survives a restructure and started
-afresh for new ones.
+the same reason. Cluster-level state (purity, labelset slots and head, a
+local ADWIN) is kept for clusters whose label set survives a restructure and
+started afresh for new ones.
+
+Every per-cluster quantity is an array indexed by cluster, and a cluster's
+labelset is identified by a 64-bit key (the XOR of random per-label keys of
+its positive labels), so no step loops over clusters in Python except to feed
+the local drift detectors once per step. Predictions use a NumPy copy of the
+model taken after each SGD step: a streaming step predicts a few rows, where
+torch's per-operation overhead would dominate.
 """
 
 import numpy as np
 import torch
 from river.drift import ADWIN
+from scipy.special import expit
 from torch import nn
+
+from ._stream import error_rose
 
 # Scores are squeezed into [floor, 1 - floor]: probabilities estimated from a
 # finite sample should not be exactly 0 or 1.
 _SCORE_FLOOR = 1e-6
-# Predictors a cluster chooses between, in tie-breaking order.
+# Predictors a cluster chooses between, in tie-breaking order; PURE marks a
+# cluster that has seen a single labelset.
 _PREDICTORS = ("knn", "br", "lp")
+_PURE = len(_PREDICTORS)
+# Elements of the largest temporary array of one prediction chunk.
+_CHUNK_ELEMENTS = 2**21
 
-__all__ = ["ClusterLearners", "ClusterState", "SharedTrunkNetwork"]
+__all__ = ["ClusterLearners", "SharedTrunkNetwork"]
 
 
 class SharedTrunkNetwork(nn.Module):
-    """Online standardisation, optional ReLU trunk, one logit per label.
+    """A ReLU trunk on standardised inputs, one logit per label, labelset heads.
 
     Parameters
     ----------
@@ -45,133 +59,57 @@ class SharedTrunkNetwork(nn.Module):
         Input width.
     n_labels : int
         Number of labels (binary-relevance outputs).
-    hidden_units : int or None
-        Trunk width; None feeds standardised inputs straight to the heads.
+    hidden_layer_sizes : tuple of int
+        Trunk widths; ``()`` feeds the inputs straight to the heads.
+    n_clusters : int
+        Number of label-powerset heads.
+    n_slots : int
+        Classes of each label-powerset head (labelset slots plus "other").
     """
 
-    def __init__(self, n_features, n_labels, hidden_units):
+    def __init__(self, n_features, n_labels, hidden_layer_sizes, n_clusters, n_slots):
         super().__init__()
-        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
-        self.register_buffer("mean", torch.zeros(n_features, dtype=torch.float64))
-        self.register_buffer("m2", torch.zeros(n_features, dtype=torch.float64))
-        if hidden_units is None:
-            self.trunk = nn.Identity()
-            width = n_features
-        else:
-            self.trunk = nn.Sequential(nn.Linear(n_features, hidden_units), nn.ReLU())
-            width = hidden_units
+        layers, width = [], n_features
+        for size in hidden_layer_sizes:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        self.trunk = nn.Sequential(*layers)
         self.width = width
         self.heads = nn.Linear(width, n_labels)
+        # Zero initialisation starts every labelset head uniform without
+        # drawing from any RNG (so a restructure never touches torch's RNG).
+        self.lp_weight = nn.Parameter(torch.zeros(n_clusters, n_slots, width))
+        self.lp_bias = nn.Parameter(torch.zeros(n_clusters, n_slots))
 
-    @torch.no_grad()
-    def update_scaler(self, X):
-        """Merge a batch into the running mean and variance (Chan et al.)."""
+    def forward(self, Z):
+        features = self.trunk(Z)
+        lp = torch.einsum("nw,ksw->nks", features, self.lp_weight) + self.lp_bias
+        return self.heads(features), lp
+
+
+class _RunningScaler:
+    """Running mean and variance of the features (Chan et al.'s batch merge)."""
+
+    def __init__(self, n_features):
+        self.count = 0
+        self.mean = np.zeros(n_features)
+        self.m2 = np.zeros(n_features)
+        self.scale = np.ones(n_features)
+
+    def update(self, X):
         n = X.shape[0]
-        batch_mean = X.mean(dim=0)
+        batch_mean = X.mean(axis=0)
         delta = batch_mean - self.mean
         total = self.count + n
-        self.m2 += ((X - batch_mean) ** 2).sum(dim=0) + delta**2 * self.count * n / total
+        self.m2 += ((X - batch_mean) ** 2).sum(axis=0) + delta**2 * self.count * n / total
         self.mean += delta * n / total
-        self.count.copy_(total)
+        self.count = total
+        var = self.m2 / total
+        # Features with no spread yet pass centred, unscaled.
+        self.scale = np.where(var > 1e-12, np.sqrt(var), 1.0)
 
-    def standardize(self, X):
-        """Scale by the running statistics (features with no spread pass centred)."""
-        var = self.m2 / self.count.clamp(min=1.0)
-        scale = torch.where(var > 1e-12, var.sqrt(), torch.ones_like(var))
-        return (X - self.mean) / scale
-
-    def embed(self, X):
-        """Trunk features shared by the binary-relevance and labelset heads."""
-        return self.trunk(self.standardize(X))
-
-    def forward(self, X):
-        return self.heads(self.embed(X))
-
-
-class ClusterState:
-    """Purity and drift state of one label cluster.
-
-    Parameters
-    ----------
-    labels : tuple of int
-        The cluster's labels.
-    drift_delta : float
-        Confidence of the local ADWIN on the cluster's Hamming error.
-    device : str
-        Device of the cluster's tensors.
-    width : int
-        Width of the shared trunk's features (input of the labelset head).
-    max_labelsets : int
-        Labelset slots of the label-powerset head.
-    """
-
-    def __init__(self, labels, drift_delta, device, width, max_labelsets):
-        self.labels = tuple(labels)
-        self.columns = list(self.labels)
-        self.index = torch.as_tensor(self.labels, dtype=torch.long, device=device)
-        self.drift_delta = drift_delta
-        self.first_labelset = None
-        self.pure = True
-        self.restart_detector()
-        # Label-powerset head: one class per labelset slot plus "other". Zero
-        # initialisation starts it uniform without touching any RNG.
-        self.slots = {}
-        self.slot_labelsets = torch.zeros((max_labelsets, len(self.labels)),
-                                          dtype=torch.float64, device=device)
-        self.lp_head = nn.Linear(width, max_labelsets + 1).to(device=device,
-                                                              dtype=torch.float64)
-        nn.init.zeros_(self.lp_head.weight)
-        nn.init.zeros_(self.lp_head.bias)
-
-    def learn(self, Ys):
-        """Update purity with the cluster's columns of a batch (host array)."""
-        if self.first_labelset is None:
-            self.first_labelset = torch.tensor(Ys[0], dtype=torch.float64,
-                                               device=self.index.device)
-            self._first_host = Ys[0].copy()
-        if self.pure and not (Ys == self._first_host).all():
-            self.pure = False
-
-    def labelset_targets(self, Ys):
-        """Slot of each row's labelset; a new labelset takes a free slot (first
-        come), and once the slots are full unseen labelsets map to "other"."""
-        capacity = self.slot_labelsets.shape[0]
-        targets = np.empty(len(Ys), dtype=np.int64)
-        for i, row in enumerate(Ys.astype(np.int8)):
-            key = row.tobytes()
-            slot = self.slots.get(key)
-            if slot is None and len(self.slots) < capacity:
-                slot = self.slots[key] = len(self.slots)
-                self.slot_labelsets[slot] = torch.as_tensor(
-                    row, dtype=torch.float64, device=self.slot_labelsets.device
-                )
-            targets[i] = capacity if slot is None else slot
-        return targets
-
-    def labelset_scores(self, features, br):
-        """(winner + marginal) / 2 of the label-powerset head; see _labelset_vote."""
-        proba = torch.softmax(self.lp_head(features), dim=1)
-        sets, other = proba[:, :-1], proba[:, -1:]
-        marginal = sets @ self.slot_labelsets + other * br
-        best = torch.argmax(proba, dim=1)
-        capacity = self.slot_labelsets.shape[0]
-        winner = torch.where((best == capacity)[:, None], (br >= 0.5).double(),
-                             self.slot_labelsets[best.clamp(max=capacity - 1)])
-        return (winner + marginal) / 2
-
-    def restart_detector(self):
-        """A fresh local ADWIN (at creation and after a detected drift)."""
-        self.detector = ADWIN(delta=self.drift_delta)
-
-    def drifted(self, errors):
-        """Feed per-instance Hamming errors; True when the error rose significantly."""
-        for error in errors:
-            before = self.detector.estimation
-            self.detector.update(float(error))
-            # ADWIN fires on falls too (the learner improving); only a rise counts.
-            if self.detector.drift_detected and self.detector.estimation > before:
-                return True
-        return False
+    def transform(self, X):
+        return (X - self.mean) / self.scale
 
 
 class ClusterLearners:
@@ -183,8 +121,8 @@ class ClusterLearners:
         Data shape.
     partition : tuple of tuple of int
         Initial label clusters.
-    hidden_units : int or None
-        Trunk width of the shared network.
+    hidden_layer_sizes : tuple of int
+        Trunk widths of the shared network.
     lr : float
         SGD learning rate.
     knn_neighbors, knn_window : int
@@ -199,7 +137,9 @@ class ClusterLearners:
     drift_delta : float
         Confidence of each cluster's ADWIN.
     device : str
-        Torch device for every tensor.
+        Torch device of the network.
+    rng : numpy.random.RandomState
+        Draws the labelset keys (and later the bootstrap weights).
 
     Examples
     --------
@@ -207,200 +147,311 @@ class ClusterLearners:
     >>> rng = np.random.RandomState(0)
     >>> X = rng.randn(200, 3)
     >>> Y = np.c_[X[:, 0] > 0, X[:, 0] > 0, X[:, 1] > 0].astype(float)
-    >>> learners = ClusterLearners(3, 3, ((0, 1), (2,)), hidden_units=None, lr=0.1,
+    >>> learners = ClusterLearners(3, 3, ((0, 1), (2,)), hidden_layer_sizes=(), lr=0.1,
     ...     knn_neighbors=4, knn_window=100, lp_max_labelsets=8, switch_decay=0.99,
-    ...     bootstrap=False,
-    ...     drift_delta=0.002, device="cpu")
-    >>> learners.learn(X, Y, rng)
+    ...     bootstrap=False, drift_delta=0.002, device="cpu", rng=rng)
+    >>> learners.learn(X, Y)
+    >>> learners.refresh()  # predictions use the model as of the last refresh
     >>> bool((learners.predict_proba(X[:50]).round() == Y[:50]).mean() > 0.9)
     True
     """
 
-    def __init__(self, n_features, n_labels, partition, *, hidden_units, lr, knn_neighbors,
-                 knn_window, lp_max_labelsets, switch_decay, bootstrap, drift_delta,
-                 device):
+    def __init__(self, n_features, n_labels, partition, *, hidden_layer_sizes, lr,
+                 knn_neighbors, knn_window, lp_max_labelsets, switch_decay, bootstrap,
+                 drift_delta, device, rng):
         self.n_labels = n_labels
+        self.labels = np.arange(n_labels)
         self.knn_neighbors = knn_neighbors
-        self.lp_max_labelsets = lp_max_labelsets
+        self.n_slots = lp_max_labelsets
         self.lr = lr
         self.switch_decay = switch_decay
         self.bootstrap = bootstrap
         self.drift_delta = drift_delta
         self.device = device
-        self.network = SharedTrunkNetwork(n_features, n_labels, hidden_units).to(
-            device=device, dtype=torch.float64
-        )
-        self.window_X = torch.zeros((knn_window, n_features), dtype=torch.float64,
-                                    device=device)
-        self.window_Y = torch.zeros((knn_window, n_labels), dtype=torch.float64,
-                                    device=device)
+        self.rng = rng
+        self.scaler = _RunningScaler(n_features)
+        self.network = SharedTrunkNetwork(
+            n_features, n_labels, hidden_layer_sizes, len(partition), lp_max_labelsets + 1
+        ).to(device=device, dtype=torch.float64)
+        self.label_keys = rng.randint(1, 2**62, size=n_labels).astype(np.uint64)
+        self.window_X = np.zeros((knn_window, n_features))
+        self.window_Y = np.zeros((knn_window, n_labels))
         self.window_filled = 0
         self.window_next = 0
         # Decayed Hamming errors per label, one row per entry of _PREDICTORS.
         self.label_errors = np.zeros((len(_PREDICTORS), n_labels))
+        self.first_labelset = np.zeros(n_labels)
         self.n_local_drifts = 0
-        self.clusters = []
+        self.version = 0
+        self.partition = ()
         self.restructure(partition)
 
     # ---- structure ------------------------------------------------------ #
     def restructure(self, partition):
         """Keep the state of clusters whose label set survives; start the rest."""
-        kept = {state.labels: state for state in self.clusters}
-        clusters = []
-        for labels in partition:
-            state = kept.get(tuple(labels))
-            if state is None:
-                state = ClusterState(labels, self.drift_delta, self.device,
-                                     self.network.width, self.lp_max_labelsets)
-                # A fresh label-powerset head must earn its place: worst error.
-                self.label_errors[_PREDICTORS.index("lp"), state.columns] = 1.0
-            clusters.append(state)
-        self.clusters = clusters
-        # Plain SGD keeps no per-parameter state, so a rebuild loses nothing.
-        params = list(self.network.parameters())
-        params += [p for c in clusters for p in c.lp_head.parameters()]
-        self.optimizer = torch.optim.SGD(params, lr=self.lr)
+        old = {labels: k for k, labels in enumerate(self.partition)}
+        kept = np.array([old.get(tuple(labels), -1) for labels in partition])
+        self.partition = tuple(tuple(labels) for labels in partition)
+        self.order = np.concatenate([np.asarray(c, dtype=np.intp) for c in partition])
+        sizes = np.array([len(c) for c in partition])
+        self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        self.cluster_of = np.repeat(np.arange(len(partition)), sizes)[np.argsort(self.order)]
+        self._restructure_state(kept)
+        self.optimizer = torch.optim.SGD(self.network.parameters(), lr=self.lr)
+        self.refresh()
+
+    def _restructure_state(self, kept):
+        """Carry the per-cluster arrays of surviving clusters (``kept >= 0``) over."""
+        n_clusters, survived = len(kept), kept >= 0
+        source = np.where(survived, kept, 0)
+        label_survived = survived[self.cluster_of]
+        if hasattr(self, "seen"):
+            self.seen = np.where(survived, self.seen[source], False)
+            self.pure = np.where(survived, self.pure[source], True)
+            self.first_key = np.where(survived, self.first_key[source], 0).astype(np.uint64)
+            self.slot_keys = np.where(survived[:, None], self.slot_keys[source], 0)
+            self.slots_used = np.where(survived, self.slots_used[source], 0)
+            self.detectors = [self.detectors[k] if k >= 0 else self._new_detector()
+                              for k in kept]
+        else:
+            self.seen = np.zeros(n_clusters, dtype=bool)
+            self.pure = np.ones(n_clusters, dtype=bool)
+            self.first_key = np.zeros(n_clusters, dtype=np.uint64)
+            self.slot_keys = np.zeros((n_clusters, self.n_slots), dtype=np.uint64)
+            self.slots_used = np.zeros(n_clusters, dtype=np.intp)
+            self.detectors = [self._new_detector() for _ in range(n_clusters)]
+            self.slot_by_label = np.zeros((self.n_slots, self.n_labels))
+        # A label's slot values follow it only when its cluster survived.
+        self.slot_by_label[:, ~label_survived] = 0.0
+        # A fresh label-powerset head must earn its place: worst error.
+        self.label_errors[_PREDICTORS.index("lp"), ~label_survived] = 1.0
+        net = self.network
+        with torch.no_grad():
+            index = torch.as_tensor(source, device=self.device)
+            mask = torch.as_tensor(survived, device=self.device)
+            weight = net.lp_weight[index] * mask[:, None, None]
+            bias = net.lp_bias[index] * mask[:, None]
+        net.lp_weight, net.lp_bias = nn.Parameter(weight), nn.Parameter(bias)
+
+    def _new_detector(self):
+        # Fed once per step, so check for a cut at every update.
+        return ADWIN(delta=self.drift_delta, clock=1)
+
+    def restart_detectors(self):
+        """Fresh local detectors (after a change of ``drift_delta``)."""
+        self.detectors = [self._new_detector() for _ in self.partition]
+
+    def cluster_keys(self, Y):
+        """Key of each row's labelset within each cluster: (n, n_clusters) uint64."""
+        hashed = np.where(Y[:, self.order] > 0, self.label_keys[self.order], np.uint64(0))
+        return np.bitwise_xor.reduceat(hashed, self.starts, axis=1)
+
+    def per_cluster(self, values):
+        """Sum a (..., n_labels) array over each cluster's labels: (..., n_clusters)."""
+        return np.add.reduceat(values[..., self.order], self.starts, axis=-1)
 
     def modes(self):
-        """Predictor each cluster uses now: "pure" or one of _PREDICTORS."""
-        out = []
-        for cluster in self.clusters:
-            if cluster.pure and cluster.first_labelset is not None:
-                out.append("pure")
-                continue
-            errors = self.label_errors[:, cluster.columns].sum(axis=1)
-            # Ties (nothing measured yet) go to the kNN, MLHAT's young-leaf choice.
-            out.append(_PREDICTORS[int(np.argmin(errors))])
-        return out
+        """Predictor of each cluster now: an index into _PREDICTORS, or _PURE."""
+        # Ties (nothing measured yet) go to the kNN, MLHAT's young-leaf choice.
+        chosen = np.argmin(self.per_cluster(self.label_errors), axis=0)
+        return np.where(self.pure & self.seen, _PURE, chosen)
 
     # ---- prediction ----------------------------------------------------- #
-    def as_tensor(self, X):
-        """A host batch as a float64 tensor on the learners' device."""
-        return torch.as_tensor(np.asarray(X, dtype=np.float64), device=self.device)
+    def refresh(self):
+        """Take the NumPy copy of the model that predictions use."""
+        net = self.network
 
-    @torch.no_grad()
+        def host(tensor):
+            # On the CPU this shares memory with the parameter (no copy): it is
+            # read only until the next step, and refresh runs after every step.
+            return tensor.detach().cpu().numpy()
+
+        linears = [m for m in net.trunk if isinstance(m, nn.Linear)]
+        self.snap_trunk = [(host(m.weight).T, host(m.bias)) for m in linears]
+        self.snap_heads = (host(net.heads.weight).T, host(net.heads.bias))
+        n_clusters, slots, width = net.lp_weight.shape
+        self.snap_lp = (host(net.lp_weight).reshape(-1, width).T,
+                        host(net.lp_bias).reshape(-1), (n_clusters, slots))
+        self.snap_window = self.scaler.transform(self.window_X[:self.window_filled])
+        self.snap_window_sq = (self.snap_window**2).sum(axis=1)
+        self.snap_window_keys = self.cluster_keys(self.window_Y[:self.window_filled])
+        self.snap_label_mode = self.modes()[self.cluster_of]
+        self.version += 1
+
     def candidates(self, X):
-        """Scores of every predictor in _PREDICTORS order, each (n, n_labels), on the device."""
-        self.network.eval()
-        features = self.network.embed(X)
-        br = torch.sigmoid(self.network.heads(features))
-        neighbours = self._neighbour_labels(X)
-        knn, lp = torch.empty_like(br), torch.empty_like(br)
-        for cluster in self.clusters:
-            idx = cluster.index
-            knn[:, idx] = _labelset_vote(neighbours[:, :, idx])
-            lp[:, idx] = cluster.labelset_scores(features, br[:, idx])
-        return torch.stack([knn, br, lp])
+        """Scores of every predictor in _PREDICTORS order: (3, n, n_labels).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, n_features), float64
+            Host rows.
+        """
+        rows = max(1, _CHUNK_ELEMENTS // max(
+            self.n_labels * (self.n_slots + 1), self.window_filled * X.shape[1], 1))
+        if X.shape[0] <= rows:
+            return self._candidates(X)
+        return np.concatenate([self._candidates(X[start:start + rows])
+                               for start in range(0, X.shape[0], rows)], axis=1)
+
+    def _candidates(self, X):
+        Z = self.scaler.transform(X)
+        features = Z
+        for weight, bias in self.snap_trunk:
+            features = np.maximum(features @ weight + bias, 0.0)
+        br = expit(features @ self.snap_heads[0] + self.snap_heads[1])
+        return np.stack([self._knn_scores(Z), br, self._labelset_scores(features, br)])
+
+    def _knn_scores(self, Z):
+        """(winner + mean) / 2 of each cluster's neighbour labelsets.
+
+        It is ``>= 0.5`` exactly on the winning labelset's labels (a label the
+        winner lacks is absent from at least one neighbour), so thresholding
+        at 0.5 predicts the labelset vote while the score still ranks labels.
+        Ties go to the nearest neighbour's labelset.
+        """
+        window = self.snap_window
+        if window.shape[0] == 0:
+            return np.zeros((Z.shape[0], self.n_labels))
+        dist = self.snap_window_sq - 2.0 * (Z @ window.T)  # + |z|^2, same for every row
+        k = min(self.knn_neighbors, window.shape[0])
+        nearest = np.argsort(dist, axis=1, kind="stable")[:, :k]
+        keys = self.snap_window_keys[nearest]
+        votes = (keys[:, :, None, :] == keys[:, None, :, :]).sum(axis=2)
+        rows = np.arange(Z.shape[0])[:, None]
+        winner_row = nearest[rows, np.argmax(votes, axis=1)]
+        neighbours = self.window_Y[nearest]
+        winner = self.window_Y[winner_row[:, self.cluster_of], self.labels]
+        return (winner + neighbours.sum(axis=1) / k) / 2
+
+    def _labelset_scores(self, features, br):
+        """(winner + marginal) / 2 of each cluster's label-powerset head.
+
+        The marginal is the probability-weighted mean of the slots' labelsets,
+        with binary relevance standing in for "other"; the winner is the top
+        slot's labelset (binary relevance when "other" wins).
+        """
+        weight, bias, shape = self.snap_lp
+        logits = (features @ weight + bias).reshape(-1, *shape)
+        proba = np.exp(logits - logits.max(axis=2, keepdims=True))
+        proba /= proba.sum(axis=2, keepdims=True)
+        per_label = proba[:, self.cluster_of, :]
+        slots = self.slot_by_label.T
+        marginal = (per_label[:, :, :-1] * slots).sum(axis=2) + per_label[:, :, -1] * br
+        best = np.argmax(per_label, axis=2)
+        winner = np.where(best == self.n_slots, br >= 0.5,
+                          slots[self.labels, np.minimum(best, self.n_slots - 1)])
+        return (winner + marginal) / 2
 
     def combine(self, candidates):
         """Scores of each cluster's current predictor; ``>= 0.5`` reproduces it."""
-        out = torch.empty_like(candidates[0])
-        for cluster, mode in zip(self.clusters, self.modes()):
-            if mode == "pure":
-                out[:, cluster.index] = cluster.first_labelset
-            else:
-                out[:, cluster.index] = candidates[_PREDICTORS.index(mode)][:, cluster.index]
+        mode = self.snap_label_mode
+        out = candidates[np.minimum(mode, _PURE - 1), :, self.labels].T
+        out = np.where(mode == _PURE, self.first_labelset, out)
         return _SCORE_FLOOR + (1.0 - 2.0 * _SCORE_FLOOR) * out
 
     def predict_proba(self, X):
-        """Host-side float64 scores for a NumPy batch."""
-        return self.combine(self.candidates(self.as_tensor(X))).cpu().numpy()
-
-    def _neighbour_labels(self, X):
-        """Labels of the k nearest window rows, nearest first: (n, k, n_labels)."""
-        filled = self.window_filled
-        if filled == 0:
-            return torch.zeros((X.shape[0], 1, self.n_labels), dtype=X.dtype, device=X.device)
-        scaler = self.network.standardize
-        # Exact (non-matmul) distances keep a row's neighbours independent of the batch.
-        dist = torch.cdist(scaler(X), scaler(self.window_X[:filled]),
-                           compute_mode="donot_use_mm_for_euclid_dist")
-        k = min(self.knn_neighbors, filled)
-        nearest = torch.topk(dist, k, dim=1, largest=False, sorted=True).indices
-        return self.window_Y[nearest]
+        """Scores of a host batch."""
+        return self.combine(self.candidates(np.asarray(X, dtype=np.float64)))
 
     # ---- learning ------------------------------------------------------- #
-    @torch.no_grad()
-    def test(self, X, Y, threshold=0.5):
-        """Test step: predict a batch, update error trackers and local drift detectors.
+    def observe(self, candidates, predictions, Y):
+        """Test step of a learned batch: update error trackers and local detectors.
 
-        Returns the host 0/1 predictions (scores ``>= threshold``) of the batch.
+        Parameters
+        ----------
+        candidates : ndarray of shape (3, n, n_labels)
+            Every predictor's scores, from ``candidates`` before learning.
+        predictions : ndarray of shape (n, n_labels)
+            The 0/1 predictions made.
+        Y : ndarray of shape (n, n_labels)
+            True labels.
         """
-        Xt, Yt = self.as_tensor(X), self.as_tensor(Y)
-        candidates = self.candidates(Xt)
-        pred = (self.combine(candidates) >= threshold).double()
-        n = Yt.shape[0]
-        ages = self.switch_decay ** torch.arange(n - 1, -1, -1, dtype=Yt.dtype,
-                                                 device=Yt.device)
-        misses = ((candidates >= 0.5).double() != Yt).double()
-        # One transfer per batch: the predictions and every predictor's error sums.
-        host = torch.cat([pred, (misses * ages[:, None]).sum(dim=1)]).cpu().numpy()
-        pred, error_sums = host[:n], host[n:]
+        n = Y.shape[0]
+        ages = self.switch_decay ** np.arange(n - 1, -1, -1, dtype=float)
+        misses = ((candidates >= 0.5) != (Y > 0)).astype(np.float64)
         self.label_errors = (self.switch_decay ** n) * self.label_errors + (
-            (1 - self.switch_decay) * error_sums
+            (1 - self.switch_decay) * np.einsum("pnl,n->pl", misses, ages)
         )
-        for cluster in self.clusters:
-            cols = cluster.columns
-            if cluster.drifted((pred[:, cols] != Y[:, cols]).mean(axis=1)):
+        sizes = np.diff(np.append(self.starts, self.n_labels))
+        step_errors = self.per_cluster((predictions != Y).mean(axis=0)) / sizes
+        for k, detector in enumerate(self.detectors):
+            if error_rose(detector, step_errors[k]):
                 # MLHAT would grow an alternate subtree; the analogue here is to
-                # let both predictors compete again on fresh error estimates.
-                self.label_errors[:, cols] = 0.0
-                cluster.restart_detector()
+                # let the predictors compete again on fresh error estimates.
+                self.label_errors[:, self.cluster_of == k] = 0.0
+                self.detectors[k] = self._new_detector()
                 self.n_local_drifts += 1
-        return pred
 
-    def learn(self, X, Y, rng):
+    def learn(self, X, Y):
         """One SGD step on the batch, then update the scaler, window and purity.
 
-        The loss is binary cross-entropy summed over labels plus each cluster's
-        label-powerset cross-entropy, Poisson-weighted per instance.
+        The loss is binary cross-entropy summed over labels plus each
+        cluster's label-powerset cross-entropy, optionally Poisson-weighted
+        per instance. Call ``refresh`` afterwards to predict with the result.
         """
-        Xt, Yt = self.as_tensor(X), self.as_tensor(Y)
-        self.network.update_scaler(Xt)
-        weights = (rng.poisson(1.0, size=len(Y)) if self.bootstrap else np.ones(len(Y)))
-        targets = self.as_tensor(np.stack(
-            [c.labelset_targets(Y[:, c.columns]) for c in self.clusters], axis=1
-        )).long()
+        net = self.network
+        self.scaler.update(X)
+        Zt = torch.as_tensor(self.scaler.transform(X), device=self.device)
+        Yt = torch.as_tensor(Y, device=self.device)
+        keys = self.cluster_keys(Y)
+        targets = self._labelset_targets(keys, Y)
+        weights = (self.rng.poisson(1.0, size=len(Y)) if self.bootstrap
+                   else np.ones(len(Y)))
         if weights.sum() > 0:
-            self.network.train()
             w = torch.as_tensor(weights, dtype=torch.float64, device=self.device)
-            features = self.network.embed(Xt)
+            br_logits, lp_logits = net(Zt)
             losses = nn.functional.binary_cross_entropy_with_logits(
-                self.network.heads(features), Yt, reduction="none"
-            ).sum(dim=1)
-            for k, cluster in enumerate(self.clusters):
-                losses = losses + nn.functional.cross_entropy(
-                    cluster.lp_head(features), targets[:, k], reduction="none"
-                )
+                br_logits, Yt, reduction="none").sum(dim=1)
+            lp_targets = torch.as_tensor(targets, device=self.device)
+            losses = losses + nn.functional.cross_entropy(
+                lp_logits.reshape(-1, lp_logits.shape[2]), lp_targets.reshape(-1),
+                reduction="none",
+            ).reshape(targets.shape).sum(dim=1)
             loss = (w * losses).sum() / w.sum()
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
-        self._remember(Xt, Yt)
-        for cluster in self.clusters:
-            cluster.learn(Y[:, cluster.columns])
+        self._remember(X, Y)
+        self._update_purity(keys, Y)
 
-    def _remember(self, Xt, Yt):
+    def _labelset_targets(self, keys, Y):
+        """Slot of each row's labelset per cluster: (n, n_clusters).
+
+        A new labelset takes a free slot (first come); once a cluster's slots
+        are full its unseen labelsets map to "other" (index ``n_slots``).
+        """
+        used = np.arange(self.n_slots) < self.slots_used[:, None]
+        match = (keys[:, :, None] == self.slot_keys[None]) & used[None]
+        targets = np.where(match.any(axis=2), np.argmax(match, axis=2), self.n_slots)
+        free = self.slots_used < self.n_slots
+        # Only unseen labelsets of clusters with free slots need a Python step.
+        for i, k in zip(*np.nonzero((targets == self.n_slots) & free[None, :])):
+            slot = np.flatnonzero(self.slot_keys[k, :self.slots_used[k]] == keys[i, k])
+            if slot.size == 0 and self.slots_used[k] < self.n_slots:
+                slot = [self.slots_used[k]]
+                self.slot_keys[k, slot[0]] = keys[i, k]
+                cols = self.cluster_of == k
+                self.slot_by_label[slot[0], cols] = Y[i, cols]
+                self.slots_used[k] += 1
+            if len(slot):
+                targets[i, k] = slot[0]
+        return targets
+
+    def _update_purity(self, keys, Y):
+        new = ~self.seen
+        if new.any():
+            self.first_key[new] = keys[0, new]
+            cols = new[self.cluster_of]
+            self.first_labelset[cols] = Y[0, cols]
+            self.seen[:] = True
+        self.pure &= (keys == self.first_key).all(axis=0)
+
+    def _remember(self, X, Y):
         size = self.window_X.shape[0]
-        if Xt.shape[0] >= size:
-            Xt, Yt = Xt[-size:], Yt[-size:]
-        rows = (self.window_next + torch.arange(Xt.shape[0], device=self.device)) % size
-        self.window_X[rows] = Xt
-        self.window_Y[rows] = Yt
-        self.window_next = (self.window_next + Xt.shape[0]) % size
-        self.window_filled = min(size, self.window_filled + Xt.shape[0])
-
-
-def _labelset_vote(labels):
-    """Majority labelset of (n, k, s) neighbour labels, blended with their mean.
-
-    Returns ``(winner + mean) / 2``: it is ``>= 0.5`` exactly on the winning
-    labelset's labels (a label the winner lacks is absent from at least one
-    neighbour), so thresholding at 0.5 predicts the labelset vote while the
-    score still ranks labels. Ties go to the nearest neighbour's labelset.
-    """
-    agree = (labels[:, :, None, :] == labels[:, None, :, :]).all(dim=-1)
-    votes = agree.sum(dim=-1)
-    winner_pos = torch.argmax(votes, dim=1)
-    winner = labels[torch.arange(labels.shape[0], device=labels.device), winner_pos]
-    return (winner + labels.mean(dim=1)) / 2
+        if X.shape[0] >= size:
+            X, Y = X[-size:], Y[-size:]
+        rows = (self.window_next + np.arange(X.shape[0])) % size
+        self.window_X[rows] = X
+        self.window_Y[rows] = Y
+        self.window_next = (self.window_next + X.shape[0]) % size
+        self.window_filled = min(size, self.window_filled + X.shape[0])
