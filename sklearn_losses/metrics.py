@@ -5,6 +5,8 @@ label-sets, as returned by
 :meth:`~sklearn_losses.ConformalLabelPowersetClassifier.predict_sets`.
 """
 
+import warnings
+
 import numpy as np
 from scipy.stats import norm
 
@@ -15,6 +17,7 @@ __all__ = [
     "error_rate_band",
     "labelset_coverage",
     "labelset_error_rate",
+    "make_efficiency_scorer",
     "mean_set_size",
     "observed_excess",
     "singleton_rate",
@@ -223,3 +226,75 @@ def error_rate_band(n_test, n_calibration, significance, *, level=0.99):
     low = significance - 1 / (n_calibration + 1) - z * spread
     high = significance + z * spread
     return float(max(low, 0.0)), float(min(high, 1.0))
+
+
+class _EfficiencyScorer:
+    """Scorer of :func:`make_efficiency_scorer`; a class so that it pickles."""
+
+    def __init__(self, significance, level):
+        self.significance = significance
+        self.level = level
+
+    def __call__(self, estimator, X, y):
+        Y = estimator._targets(y)
+        p_true = estimator.predict_p_values(X, Y, paired=True)
+        error = float(np.mean(p_true <= self.significance))
+        _, high = error_rate_band(
+            len(p_true), estimator.n_calibration_, self.significance, level=self.level
+        )
+        if error > high:
+            warnings.warn(
+                f"Label-set error rate {error:.3f} at significance {self.significance} is "
+                f"above the {self.level:.0%} band (<= {high:.3f}): the data scored may not "
+                "be exchangeable with the calibration data, so its sets are not valid.",
+                UserWarning,
+                stacklevel=2,
+            )
+        summary = estimator.predict_set_summary(X, significance=self.significance)
+        sizes = np.minimum(summary.n_sets, estimator.max_sets + 1)
+        return -float(np.mean(np.log2(1.0 + sizes)))
+
+    def __repr__(self):
+        return f"make_efficiency_scorer({self.significance!r})"
+
+
+def make_efficiency_scorer(significance, *, level=0.99):
+    """Scorer that prefers small conformal label-set prediction sets.
+
+    Every model and hyperparameter gives valid sets, so tune for efficiency:
+    the score is ``-mean(log2(1 + |set|))``, higher for smaller sets. Sizes are
+    counted by
+    :meth:`~sklearn_losses.ConformalLabelPowersetClassifier.predict_set_summary`,
+    without listing the sets; a set larger than ``max_sets`` counts as
+    ``max_sets + 1``. The scorer warns if the error rate on the scored data is
+    above the band of :func:`error_rate_band`, a sign that the data are not
+    exchangeable with the calibration data.
+
+    Parameters
+    ----------
+    significance : float in (0, 1)
+        Error rate ``eps`` at which sets are measured.
+    level : float in (0, 1), default=0.99
+        Two-sided level of the error band that triggers the warning.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y)``, for ``scoring=`` in
+        :class:`~sklearn.model_selection.GridSearchCV` or
+        :func:`~sklearn.model_selection.cross_val_score`.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_multilabel_classification
+    >>> from sklearn.model_selection import cross_val_score
+    >>> from sklearn_losses import ConformalLabelPowersetClassifier
+    >>> X, Y = make_multilabel_classification(n_samples=300, n_classes=4, random_state=0)
+    >>> clf = ConformalLabelPowersetClassifier(random_state=0)
+    >>> scores = cross_val_score(clf, X, Y, cv=3, scoring=make_efficiency_scorer(0.2))
+    >>> bool((scores < 0).all())
+    True
+    """
+    if not 0 < significance < 1:
+        raise ValueError(f"significance must lie in (0, 1), got {significance}.")
+    return _EfficiencyScorer(significance, level)

@@ -1,28 +1,35 @@
-"""Conformal label-powerset predictor: the efficient elimination gives exactly
-the brute-force sets, coverage holds on real data, and misuse is refused."""
+"""Conformal label-powerset predictor: the level-wise enumeration gives exactly
+the brute-force sets, summaries agree with the sets, coverage holds on real
+data, and misuse is refused."""
 
 import itertools
+import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
+import scipy.sparse as sp
 from sklearn.datasets import make_multilabel_classification
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
 
 from sklearn_losses import ConformalLabelPowersetClassifier, HybridLossMultiLabelClassifier
 from sklearn_losses.conformal import ConformalSetTruncatedWarning, nonconformity
-from sklearn_losses.datasets import load_yeast
+from sklearn_losses.datasets import load_multilabel_dataset, load_yeast
 from sklearn_losses.metrics import (
     empty_rate,
     error_rate_band,
     labelset_coverage,
     labelset_error_rate,
+    make_efficiency_scorer,
     mean_set_size,
-    observed_excess,
 )
 
 
@@ -43,14 +50,31 @@ class _FixedProba:
         return self.proba[np.asarray(X[:, 0], dtype=int)]
 
 
+def _frozen(proba, Y, n_calibration, **params):
+    """Calibrate given probabilities on the first ``n_calibration`` rows."""
+    X = np.arange(len(proba))[:, None].astype(float)
+    clf = ConformalLabelPowersetClassifier(FrozenEstimator(_FixedProba(proba)), **params)
+    return clf.fit(X[:n_calibration], Y[:n_calibration]), X[n_calibration:]
+
+
 def _brute_force_set(proba, calibration_scores, significance, measure):
     """Score all 2**L label-sets with the p-value definition, keep p > eps."""
-    L = proba.size
-    every = np.array(list(itertools.product([0, 1], repeat=L)))
+    every = np.array(list(itertools.product([0, 1], repeat=proba.size)))
     alpha = nonconformity(proba, every, measure)
     n_cal = calibration_scores.size
     p = ((calibration_scores[None, :] >= alpha[:, None]).sum(axis=1) + 1) / (n_cal + 1)
     return {tuple(row) for row in every[p > significance]}
+
+
+def _as_set(rows):
+    return {tuple(r) for r in rows}
+
+
+def _assert_same_sets(first, second):
+    """Same members in the same order (most conforming first, ties in binary order)."""
+    assert len(first) == len(second)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.fixture(scope="module")
@@ -61,42 +85,274 @@ def synthetic():
     return StandardScaler().fit_transform(X), Y
 
 
-@pytest.fixture(params=["vectorised", "heap"])
-def enumeration(request, monkeypatch):
-    """Run a test through both enumeration paths of the efficient method."""
-    if request.param == "heap":
-        monkeypatch.setattr("sklearn_losses._conformal._estimator._VECTORISED_MAX_FLIPPABLE", -1)
-    return request.param
+@pytest.fixture(scope="module")
+def yeast():
+    X, Y = load_yeast(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(X))
+    X = StandardScaler().fit_transform(X)
+    return X[order], Y[order]
 
 
 @pytest.mark.parametrize("measure", ["euclidean", "l1"])
 @pytest.mark.parametrize("significance", [0.05, 0.1, 0.2])
-def test_efficient_sets_equal_brute_force(synthetic, measure, significance, enumeration):
+def test_efficient_sets_equal_brute_force(synthetic, measure, significance):
     X, Y = synthetic
     clf = ConformalLabelPowersetClassifier(
         _base(), measure=measure, significance=significance, random_state=0
     ).fit(X[:600], Y[:600])
     efficient = clf.predict_sets(X[600:])
     naive = clf.set_params(method="naive").predict_sets(X[600:])
-    proba = clf.predict_proba(X[600:])
-    for fast, slow, o in zip(efficient, naive, proba):
-        expected = _brute_force_set(o, clf.calibration_scores_, significance, measure)
-        assert {tuple(r) for r in fast} == expected
-        assert {tuple(r) for r in slow} == expected
-        scores = nonconformity(o, fast, measure)
+    _assert_same_sets(efficient, naive)
+    for members, o in zip(efficient, clf.predict_proba(X[600:])):
+        assert _as_set(members) == _brute_force_set(
+            o, clf.calibration_scores_, significance, measure
+        )
+        scores = nonconformity(o, members, measure)
         assert (np.diff(scores) >= 0).all(), "members are listed most conforming first"
 
 
-def test_efficient_equals_brute_force_with_12_labels():
+@pytest.mark.parametrize("n_labels", [1, 4, 12])
+def test_efficient_equals_brute_force_for_several_label_counts(n_labels):
     X, Y = make_multilabel_classification(
-        n_samples=500, n_features=12, n_classes=12, n_labels=3, random_state=1
+        n_samples=500, n_features=12, n_classes=n_labels, n_labels=2, random_state=1
     )
+    X = StandardScaler().fit_transform(X)
     Y[:3] = 1  # every label positive somewhere
+    Y[3:6] = 0  # and negative somewhere
     clf = ConformalLabelPowersetClassifier(_base(), significance=0.2, random_state=0)
     clf.fit(X[:480], Y[:480])
     for o, members in zip(clf.predict_proba(X[480:]), clf.predict_sets(X[480:])):
-        expected = _brute_force_set(o, clf.calibration_scores_, 0.2, "euclidean")
-        assert {tuple(r) for r in members} == expected
+        assert _as_set(members) == _brute_force_set(o, clf.calibration_scores_, 0.2, "euclidean")
+
+
+@pytest.mark.parametrize("measure", ["euclidean", "l1"])
+def test_efficient_equals_naive_on_yeast_at_three_levels(yeast, measure):
+    X, Y = yeast
+    clf = ConformalLabelPowersetClassifier(_base(), measure=measure, random_state=0)
+    clf.fit(X[:1500], Y[:1500])
+    levels = [0.05, 0.1, 0.2]
+    efficient = clf.predict_sets(X[1500:1530], significance=levels)
+    naive = clf.set_params(method="naive").predict_sets(X[1500:1530], significance=levels)
+    for fast, slow in zip(efficient, naive):
+        _assert_same_sets(fast, slow)
+    # Sets are nested: each level keeps a prefix of the smaller level's members.
+    for small, large in zip(efficient[0], efficient[2]):
+        np.testing.assert_array_equal(small[: len(large)], large)
+    assert mean_set_size(efficient[2]) < mean_set_size(efficient[0])
+
+
+def test_many_flippable_labels_match_naive():
+    """18 labels all close to 0.5: every label can flip, beyond any 14-label shortcut."""
+    rng = np.random.default_rng(3)
+    proba = 0.5 + rng.uniform(-0.12, 0.12, size=(260, 18))
+    Y = (rng.random(proba.shape) < proba).astype(int)
+    clf, X_test = _frozen(proba, Y, 256, significance=0.2, max_sets=300_000)
+    efficient = clf.predict_sets(X_test)
+    assert min(len(s) for s in efficient) > 1000
+    flipped = [np.flatnonzero((s != s[0]).any(axis=0)).size for s in efficient]
+    assert min(flipped) == 18
+    _assert_same_sets(efficient, clf.set_params(method="naive").predict_sets(X_test))
+
+
+@pytest.mark.parametrize("measure", ["euclidean", "l1"])
+def test_more_than_63_flippable_labels(measure):
+    """70 labels that can each flip alone (no 64-bit mask limit), checked against
+    every label-set within two flips; three flips cannot fit the budget."""
+    rng = np.random.default_rng(4)
+    n_labels = 70
+    signs = rng.integers(0, 2, size=(233, n_labels))
+    proba = np.abs(signs - 0.02 + rng.uniform(-0.005, 0.005, size=signs.shape))
+    Y = signs.copy()
+    # 30 calibration rows have an undecided label and one wrong confident label:
+    # their score lies between one and two confident flips of a test sample.
+    proba[:30, 0] = 0.5
+    Y[:30, 1] ^= 1
+    clf, X_test = _frozen(proba, Y, 230, measure=measure, significance=0.1)
+    threshold = clf._nonconformity_threshold(0.1)
+    for o, members in zip(proba[230:], clf.predict_sets(X_test)):
+        best = (o >= 0.5).astype(np.uint8)
+        candidates = [best]
+        for flips in itertools.chain(itertools.combinations(range(n_labels), 1),
+                                     itertools.combinations(range(n_labels), 2)):
+            y = best.copy()
+            y[list(flips)] ^= 1
+            candidates.append(y)
+        candidates = np.array(candidates)
+        inside = candidates[nonconformity(o, candidates, measure) <= threshold]
+        cheapest_three = best.copy()
+        cheapest_three[np.argsort(np.abs(2 * o - 1))[:3]] ^= 1
+        assert nonconformity(o, cheapest_three[None], measure)[0] > threshold
+        assert len(inside) == n_labels + 1
+        assert _as_set(members) == _as_set(inside)
+
+
+def test_tied_probabilities_and_duplicated_scores_stay_exact():
+    rng = np.random.default_rng(0)
+    # Probabilities on a coarse grid: many ties among labels and among samples.
+    proba = rng.choice([0.1, 0.3, 0.5, 0.7, 0.9], size=(300, 6))
+    Y = (rng.random((300, 6)) < proba).astype(int)
+    for measure in ("euclidean", "l1"):
+        clf, X_test = _frozen(proba, Y, 200, significance=0.1, measure=measure)
+        assert np.unique(clf.calibration_scores_).size < clf.n_calibration_
+        sets = clf.predict_sets(X_test)
+        for o, members in zip(proba[200:], sets):
+            assert _as_set(members) == _brute_force_set(o, clf.calibration_scores_, 0.1, measure)
+        _assert_same_sets(sets, clf.set_params(method="naive").predict_sets(X_test))
+
+
+def test_smallest_significance_and_empty_sets():
+    rng = np.random.default_rng(1)
+    proba = rng.random((120, 4))
+    Y = (rng.random((120, 4)) < proba).astype(int)
+    Y[0] = 1
+    clf, _ = _frozen(proba, Y, 99)
+    X_test = np.arange(99, 120)[:, None].astype(float)
+    # k = 1: the threshold is the largest calibration score.
+    sets = clf.predict_sets(X_test, significance=1 / 100)
+    for o, members in zip(proba[99:], sets):
+        assert _as_set(members) == _brute_force_set(o, clf.calibration_scores_, 0.01, "euclidean")
+    with pytest.raises(ValueError, match="below 1/\\(n_calibration \\+ 1\\)"):
+        clf.predict_sets(X_test, significance=0.5 / 100)
+
+
+def test_an_atypical_sample_gets_an_empty_set_unless_disallowed():
+    # Calibration: confident probabilities, true label-sets always the most likely.
+    rng = np.random.default_rng(2)
+    confident = rng.choice([0.02, 0.98], size=(100, 4))
+    Y = (confident >= 0.5).astype(int)
+    strange = np.full((1, 4), 0.5)  # as far from every label-set as possible
+    proba = np.vstack([confident, strange, confident[:1]])
+    clf, X_test = _frozen(proba, np.vstack([Y, Y[:2]]), 100, significance=0.2)
+    sets = clf.predict_sets(X_test)
+    assert [len(s) for s in sets] == [0, 1]
+    assert empty_rate(sets) == 0.5
+    summary = clf.predict_set_summary(X_test)
+    assert summary.empty.tolist() == [True, False]
+    np.testing.assert_array_equal(summary.n_sets, [0, 1])
+    clf.set_params(allow_empty=False)
+    np.testing.assert_array_equal(clf.predict_sets(X_test)[0], [[1, 1, 1, 1]])
+    assert clf.predict_set_summary(X_test).n_sets[0] == 1
+
+
+def test_truncation_keeps_the_cheapest_and_names_the_samples(synthetic):
+    X, Y = synthetic
+    clf = ConformalLabelPowersetClassifier(_base(), significance=0.05, random_state=0)
+    clf.fit(X[:600], Y[:600])
+    full = clf.predict_sets(X[600:])
+    cap = int(np.median([len(s) for s in full]))
+    clf.set_params(max_sets=cap)
+    with pytest.warns(ConformalSetTruncatedWarning, match="coverage no longer holds") as record:
+        sets, truncated = clf.predict_sets(X[600:], return_truncated=True)
+    expected = np.array([len(s) > cap for s in full])
+    assert expected.any() and not expected.all()
+    np.testing.assert_array_equal(truncated, expected)
+    np.testing.assert_array_equal(record[0].message.samples, np.flatnonzero(expected))
+    assert "predict_set_summary" in str(record[0].message)
+    _assert_same_sets(sets, [s[:cap] for s in full])
+    with pytest.warns(ConformalSetTruncatedWarning):
+        naive = clf.set_params(method="naive").predict_sets(X[600:])
+    _assert_same_sets(sets, naive)
+    summary = clf.predict_set_summary(X[600:])
+    np.testing.assert_array_equal(summary.n_sets_is_lower_bound, expected)
+    np.testing.assert_array_equal(summary.n_sets[expected], cap + 1)
+    uncut = [len(s) for s in full if len(s) <= cap]
+    np.testing.assert_array_equal(summary.n_sets[~expected], uncut)
+
+
+def test_truncation_with_many_flippable_labels_keeps_the_cheapest():
+    rng = np.random.default_rng(5)
+    proba = 0.5 + rng.uniform(-0.2, 0.2, size=(205, 16))
+    Y = (rng.random(proba.shape) < proba).astype(int)
+    clf, X_test = _frozen(proba, Y, 200, significance=0.1, max_sets=50)
+    with pytest.warns(ConformalSetTruncatedWarning):
+        sets = clf.predict_sets(X_test)
+    with pytest.warns(ConformalSetTruncatedWarning):
+        naive = clf.set_params(method="naive").predict_sets(X_test)
+    _assert_same_sets(sets, naive)
+
+
+def test_summary_agrees_with_the_enumerated_sets(yeast):
+    X, Y = yeast
+    clf = ConformalLabelPowersetClassifier(_base(), random_state=0).fit(X[:1500], Y[:1500])
+    X_test = X[1500:1560]
+    for significance in (0.1, 0.3):
+        sets = clf.predict_sets(X_test, significance=significance)
+        summary = clf.predict_set_summary(X_test, significance=significance)
+        best = clf.predict(X_test)
+        for i, members in enumerate(sets):
+            assert summary.n_sets[i] == len(members)
+            assert not summary.n_sets_is_lower_bound[i]
+            assert summary.empty[i] == (len(members) == 0)
+            if len(members) == 0:
+                continue
+            np.testing.assert_array_equal(summary.union[i], members.any(axis=0))
+            np.testing.assert_array_equal(summary.intersection[i], members.all(axis=0))
+            disagree = (members != members[0]).any(axis=0)
+            assert summary.n_uncertain[i] == disagree.sum()
+            assert summary.max_flips[i] >= (members != best[i]).sum(axis=1).max()
+        p = clf.predict_p_values(X_test, best, paired=True)
+        np.testing.assert_allclose(summary.credibility, p)
+        assert (summary.confidence <= 1 - 1 / (clf.n_calibration_ + 1)).all()
+
+
+def test_p_values_agree_with_set_membership(synthetic):
+    X, Y = synthetic
+    clf = ConformalLabelPowersetClassifier(_base(), significance=0.1, random_state=0)
+    clf.fit(X[:600], Y[:600])
+    every = np.array(list(itertools.product([0, 1], repeat=8)))
+    p = clf.predict_p_values(X[600:610], every)
+    for row, members in zip(p, clf.predict_sets(X[600:610])):
+        assert _as_set(members) == {tuple(y) for y, pv in zip(every, row) if pv > 0.1}
+    best = clf.predict(X[600:610])
+    np.testing.assert_array_equal(p.max(axis=1), clf.predict_p_values(X[600:610], best).diagonal())
+    np.testing.assert_array_equal(
+        clf.predict_p_values(X[600:610], best, paired=True), p.max(axis=1)
+    )
+
+
+def test_p_values_are_exact_at_tied_scores():
+    """A candidate whose score equals a calibration score counts that score."""
+    rng = np.random.default_rng(6)
+    proba = rng.choice([0.2, 0.4, 0.6, 0.8], size=(150, 5))
+    Y = (rng.random((150, 5)) < proba).astype(int)
+    clf, X_test = _frozen(proba, Y, 100)
+    matrix = clf.predict_p_values(X_test, Y[100:])
+    np.testing.assert_array_equal(matrix.diagonal(), clf.predict_p_values(X_test, Y[100:],
+                                                                          paired=True))
+
+
+def test_coverage_on_yeast_within_binomial_band(yeast):
+    X, Y = yeast
+    train, test = slice(0, 1700), slice(1700, 2417)
+    clf = ConformalLabelPowersetClassifier(_base(), calibration_size=0.4, random_state=0)
+    clf.fit(X[train], Y[train])
+    levels = [0.05, 0.1, 0.2]
+    p_true = clf.predict_p_values(X[test], Y[test], paired=True)
+    sizes = clf.predict_set_summary(X[test][:100], significance=levels)
+    for significance, summary in zip(levels, sizes):
+        low, high = error_rate_band(len(p_true), clf.n_calibration_, significance)
+        error = np.mean(p_true <= significance)
+        assert low <= error <= high, (significance, error, (low, high))
+        assert np.median(summary.n_sets) < 2**14 / 2
+    # Sets shrink as eps grows, and the point prediction alone covers far less often.
+    assert np.median(sizes[2].n_sets) < np.median(sizes[1].n_sets) < np.median(sizes[0].n_sets)
+    assert np.mean((clf.predict(X[test]) == Y[test]).all(axis=1)) < 0.5
+
+
+@pytest.mark.slow
+def test_coverage_on_enron_text_within_binomial_band():
+    bunch = load_multilabel_dataset("enron")
+    X, Y = bunch.data, np.asarray(bunch.target)
+    Y = Y[:, Y.sum(axis=0) >= 20]
+    order = np.random.default_rng(0).permutation(X.shape[0])
+    train, test = order[:1200], order[1200:]
+    base = MultiOutputClassifier(LogisticRegression(C=0.1, max_iter=300))
+    clf = ConformalLabelPowersetClassifier(base, calibration_size=0.5, random_state=0)
+    clf.fit(X[train], Y[train])
+    p_true = clf.predict_p_values(X[test], Y[test], paired=True)
+    for significance in (0.05, 0.1, 0.2):
+        low, high = error_rate_band(len(test), clf.n_calibration_, significance)
+        assert low <= np.mean(p_true <= significance) <= high
 
 
 @pytest.mark.parametrize(
@@ -118,109 +374,6 @@ def test_wraps_array_predict_proba_models(synthetic, model):
     assert labelset_coverage(Y[600:], sets) >= 1 - 0.2 - (0.2 - low)
 
 
-def test_tied_probabilities_and_duplicated_scores_stay_exact(enumeration):
-    rng = np.random.default_rng(0)
-    # Probabilities on a coarse grid: many ties among labels and among samples.
-    proba = rng.choice([0.1, 0.3, 0.5, 0.7, 0.9], size=(300, 6))
-    Y = (rng.random((300, 6)) < proba).astype(int)
-    X = np.arange(300)[:, None].astype(float)
-    clf = ConformalLabelPowersetClassifier(
-        FrozenEstimator(_FixedProba(proba)), significance=0.1
-    ).fit(X[:200], Y[:200])
-    assert np.unique(clf.calibration_scores_).size < clf.n_calibration_
-    for measure in ("euclidean", "l1"):
-        clf.set_params(measure=measure)
-        clf.fit(X[:200], Y[:200])
-        for o, members in zip(proba[200:], clf.predict_sets(X[200:])):
-            expected = _brute_force_set(o, clf.calibration_scores_, 0.1, measure)
-            assert {tuple(r) for r in members} == expected
-
-
-def test_smallest_significance_and_empty_sets():
-    rng = np.random.default_rng(1)
-    proba = rng.random((120, 4))
-    Y = (rng.random((120, 4)) < proba).astype(int)
-    Y[0] = 1
-    X = np.arange(120)[:, None].astype(float)
-    clf = ConformalLabelPowersetClassifier(FrozenEstimator(_FixedProba(proba))).fit(
-        X[:99], Y[:99]
-    )
-    # k = 1: the threshold is the largest calibration score.
-    sets = clf.predict_sets(X[99:], significance=1 / 100)
-    for o, members in zip(proba[99:], sets):
-        assert {tuple(r) for r in members} == _brute_force_set(
-            o, clf.calibration_scores_, 1 / 100, "euclidean"
-        )
-    with pytest.raises(ValueError, match="below 1/\\(n_calibration \\+ 1\\)"):
-        clf.predict_sets(X[99:], significance=0.5 / 100)
-    # A sample far from everything seen gets an empty set at a large significance.
-    strange = np.full((1, 4), 0.5)
-    clf_strange = ConformalLabelPowersetClassifier(
-        FrozenEstimator(_FixedProba(np.vstack([proba[:99], strange]))), significance=0.9
-    ).fit(X[:99], Y[:99])
-    assert empty_rate(clf_strange.predict_sets(np.array([[99.0]]))) in (0.0, 1.0)
-    clf_strange.set_params(allow_empty=False)
-    assert clf_strange.predict_sets(np.array([[99.0]]))[0].shape[0] >= 1
-
-
-def test_p_values_agree_with_set_membership(synthetic):
-    X, Y = synthetic
-    clf = ConformalLabelPowersetClassifier(_base(), significance=0.1, random_state=0)
-    clf.fit(X[:600], Y[:600])
-    every = np.array(list(itertools.product([0, 1], repeat=8)))
-    p = clf.predict_p_values(X[600:610], every)
-    for row, members in zip(p, clf.predict_sets(X[600:610])):
-        inside = {tuple(r) for r in members}
-        assert inside == {tuple(y) for y, pv in zip(every, row) if pv > 0.1}
-    best = clf.predict(X[600:610])
-    assert (p.max(axis=1) == clf.predict_p_values(X[600:610], best).diagonal()).all()
-
-
-def test_coverage_on_yeast_within_binomial_band():
-    X, Y = load_yeast(return_X_y=True)
-    X = StandardScaler().fit_transform(X)
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(X))
-    train, test = order[:1700], order[1700:2100]
-    clf = ConformalLabelPowersetClassifier(
-        _base(), significance=0.1, calibration_size=0.4, random_state=0
-    ).fit(X[train], Y[train])
-    sizes = []
-    for significance in (0.1, 0.2):
-        sets = clf.predict_sets(X[test], significance=significance)
-        low, high = error_rate_band(len(test), clf.n_calibration_, significance)
-        error = labelset_error_rate(Y[test], sets)
-        assert low <= error <= high, (significance, error, (low, high))
-        sizes.append(mean_set_size(sets))
-    # Measured: about 2700 and 400 of the 2**14 label-sets; sets shrink as eps grows.
-    assert sizes[0] < 2**14 / 4
-    assert sizes[1] < sizes[0] / 2
-    # Point prediction alone covers far less often than the sets do.
-    point = [clf.predict(X[test])[i][None] for i in range(len(test))]
-    assert labelset_coverage(Y[test], point) < 0.5
-
-
-def test_max_sets_truncates_with_a_warning(synthetic, enumeration):
-    X, Y = synthetic
-    clf = ConformalLabelPowersetClassifier(
-        _base(), significance=0.05, max_sets=3, random_state=0
-    ).fit(X[:600], Y[:600])
-    with pytest.warns(ConformalSetTruncatedWarning, match="max_sets=3"):
-        sets = clf.predict_sets(X[600:])
-    assert max(s.shape[0] for s in sets) <= 3
-    assert observed_excess(Y[600:], sets) <= 3
-
-
-def test_naive_refuses_many_labels():
-    X, Y = make_multilabel_classification(
-        n_samples=300, n_classes=22, n_labels=6, random_state=0
-    )
-    Y[:5] = 1
-    clf = ConformalLabelPowersetClassifier(_base(), method="naive", random_state=0).fit(X, Y)
-    with pytest.raises(ValueError, match="limited to 20 labels"):
-        clf.predict_sets(X[:2])
-
-
 def test_frozen_estimator_calibrates_on_all_rows(synthetic):
     X, Y = synthetic
     model = _base().fit(X[:300], Y[:300])
@@ -231,16 +384,118 @@ def test_frozen_estimator_calibrates_on_all_rows(synthetic):
     )
 
 
+def test_frozen_estimator_with_a_label_constant_in_calibration(synthetic):
+    X, Y = synthetic
+    model = _base().fit(X[:300], Y[:300])
+    Y_cal = Y[300:600].copy()
+    Y_cal[:, 2] = 0  # never positive among the calibration rows
+    clf = ConformalLabelPowersetClassifier(FrozenEstimator(model)).fit(X[300:600], Y_cal)
+    np.testing.assert_allclose(
+        clf.predict_proba(X[600:])[:, 2], model.predict_proba(X[600:])[2][:, 1]
+    )
+    assert all(s.shape[1] == 8 for s in clf.predict_sets(X[600:610]))
+
+
+def test_frozen_model_trained_without_one_label_value(synthetic):
+    """A per-label model that saw one value predicts it with certainty."""
+    X, Y = synthetic
+    Y_fit = Y[:300].copy()
+    Y_fit[:, 0] = 1
+    model = MultiOutputClassifier(DecisionTreeClassifier(max_depth=3, random_state=0))
+    model.fit(X[:300], Y_fit)
+    clf = ConformalLabelPowersetClassifier(FrozenEstimator(model)).fit(X[300:600], Y[300:600])
+    assert (clf.predict_proba(X[600:])[:, 0] == 1).all()
+    with pytest.raises(ValueError, match="trained on the same label columns"):
+        ConformalLabelPowersetClassifier(FrozenEstimator(model)).fit(X[300:600], Y[300:600, :5])
+
+
+def test_sparse_and_dataframe_targets(synthetic):
+    X, Y = synthetic
+    dense = ConformalLabelPowersetClassifier(_base(), random_state=0).fit(X[:300], Y[:300])
+    sparse = ConformalLabelPowersetClassifier(_base(), random_state=0).fit(
+        X[:300], sp.csr_matrix(Y[:300])
+    )
+    np.testing.assert_array_equal(dense.calibration_scores_, sparse.calibration_scores_)
+    names = [f"tag{j}" for j in range(Y.shape[1])]
+    framed = ConformalLabelPowersetClassifier(_base(), random_state=0).fit(
+        X[:300], pd.DataFrame(Y[:300], columns=names)
+    )
+    assert framed.label_names_.tolist() == names
+    np.testing.assert_array_equal(framed.calibration_scores_, dense.calibration_scores_)
+
+
+def test_threshold_follows_the_package_semantics(synthetic):
+    X, Y = synthetic
+    per_label = np.linspace(0.2, 0.8, Y.shape[1])
+    clf = ConformalLabelPowersetClassifier(_base(), threshold=per_label, random_state=0)
+    clf.fit(X[:600], Y[:600])
+    proba = clf.predict_proba(X[600:])
+    np.testing.assert_array_equal(clf.predict(X[600:]), (proba >= per_label).astype(int))
+    assert not np.array_equal(clf.predict(X[600:]), (proba >= 0.5).astype(int))
+    with pytest.raises(ValueError, match="threshold has 3 entries but y has 8"):
+        clf.set_params(threshold=[0.5, 0.5, 0.5]).fit(X[:600], Y[:600])
+
+
+def test_decision_function_delegates_to_the_wrapped_model(synthetic):
+    X, Y = synthetic
+    assert not hasattr(ConformalLabelPowersetClassifier(_base()), "decision_function")
+    model = OneVsRestClassifier(LogisticRegression(max_iter=500))
+    clf = ConformalLabelPowersetClassifier(model, random_state=0).fit(X[:600], Y[:600])
+    np.testing.assert_allclose(
+        clf.decision_function(X[600:]), clf.estimator_.decision_function(X[600:])
+    )
+
+
+def test_efficiency_scorer_in_grid_search(synthetic):
+    X, Y = synthetic
+    search = GridSearchCV(
+        ConformalLabelPowersetClassifier(_base(), random_state=0),
+        {"estimator__estimator__C": [0.001, 1.0]},
+        scoring=make_efficiency_scorer(0.1),
+        cv=3,
+    ).fit(X, Y)
+    # A nearly constant model has wide sets; the scorer prefers the sharper one.
+    assert search.best_params_ == {"estimator__estimator__C": 1.0}
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[1] > scores[0]
+    sizes = search.best_estimator_.predict_set_summary(X[:100], significance=0.1).n_sets
+    np.testing.assert_allclose(
+        make_efficiency_scorer(0.1)(search.best_estimator_, X[:100], Y[:100]),
+        -np.mean(np.log2(1 + sizes)),
+    )
+
+
+def test_efficiency_scorer_warns_when_coverage_fails(synthetic):
+    X, Y = synthetic
+    clf = ConformalLabelPowersetClassifier(_base(), random_state=0).fit(X[:600], Y[:600])
+    with pytest.warns(UserWarning, match="above the 99% band"):
+        make_efficiency_scorer(0.1)(clf, X[600:], 1 - Y[600:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_efficiency_scorer(0.1)(clf, X[600:], Y[600:])
+
+
 def test_errors():
     X, Y = make_multilabel_classification(n_samples=60, n_classes=3, random_state=0)
+    X = StandardScaler().fit_transform(X)
     with pytest.raises(NotFittedError):
         ConformalLabelPowersetClassifier().predict_sets(X)
-    clf = ConformalLabelPowersetClassifier(random_state=0).fit(X, Y)
+    clf = ConformalLabelPowersetClassifier(_base(), random_state=0).fit(X, Y)
     with pytest.raises(ValueError, match="significance must lie in"):
         clf.predict_sets(X, significance=1.5)
+    with pytest.raises(ValueError, match="significance must lie in"):
+        clf.predict_set_summary(X, significance=[0.1, 0.0])
     with pytest.raises(ValueError, match="Y_candidates has 2 labels"):
         clf.predict_p_values(X[:2], np.array([[0, 1]]))
+    with pytest.raises(ValueError, match="one candidate per sample"):
+        clf.predict_p_values(X[:2], Y[:3], paired=True)
     with pytest.raises(ValueError, match="n_samples=1"):
         ConformalLabelPowersetClassifier().fit(X[:1], np.ones((1, 3), dtype=int))
     with pytest.raises(ValueError, match="rows but"):
         labelset_coverage(Y[:3], [np.zeros((1, 3))])
+    rng = np.random.default_rng(0)
+    naive, X_test = _frozen(rng.random((60, 22)), rng.integers(0, 2, size=(60, 22)), 50,
+                            method="naive")
+    with pytest.raises(ValueError, match="limited to 20 labels"):
+        naive.predict_sets(X_test)
+    assert labelset_error_rate(Y[:1], [Y[:1]]) == 0.0

@@ -1,17 +1,17 @@
-"""Inductive conformal prediction over label-sets (label powerset), with
-efficient elimination of the label-sets that cannot enter a prediction set."""
+"""Inductive conformal prediction over label-sets (label powerset)."""
 
-import heapq
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import ShuffleSplit
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.utils._param_validation import RealNotInt
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._engine import (
@@ -23,94 +23,27 @@ from .._engine import (
     check_binary_indicator,
     is_class_label_column,
 )
+from ._enumeration import nonconformity
+from ._sets import candidate_p_values, label_set_members, p_values, set_summary
 
-__all__ = ["ConformalLabelPowersetClassifier", "ConformalSetTruncatedWarning", "nonconformity"]
+__all__ = ["ConformalLabelPowersetClassifier", "ConformalSetTruncatedWarning"]
 
-# Candidates whose bound lies within this relative slack of the budget are
-# re-scored exactly, so float rounding in the bound never drops a member.
-_PRUNE_SLACK = 1e-9
 _NAIVE_MAX_LABELS = 20
-# Up to this many flippable labels, scoring every flip pattern at once in NumPy
-# beats the best-first heap, whose per-member Python cost dominates large sets.
-_VECTORISED_MAX_FLIPPABLE = 14
 
 
 class ConformalSetTruncatedWarning(UserWarning):
-    """A prediction set held more than ``max_sets`` label-sets and was cut."""
+    """Prediction sets held more than ``max_sets`` label-sets and were cut.
 
-
-def nonconformity(proba, Y, measure):
-    """Nonconformity of label-sets ``Y`` for one sample's probabilities ``proba``.
-
-    Parameters
+    Attributes
     ----------
-    proba : ndarray of shape (n_labels,)
-        Per-label probabilities of the sample.
-    Y : ndarray of shape (n_sets, n_labels)
-        Candidate 0/1 label-sets.
-    measure : {"euclidean", "l1"}
-        Distance between a label-set and ``proba``.
-
-    Returns
-    -------
-    alpha : ndarray of shape (n_sets,)
-        Float64 nonconformity scores; larger means stranger.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> nonconformity(np.array([0.9, 0.2]), np.array([[1, 0], [0, 1]]), "l1")
-    array([0.3, 1.7])
+    samples : ndarray of int
+        Indices of the samples whose sets were cut. Coverage does not hold for
+        them.
     """
-    gap = np.abs(np.asarray(Y, dtype=np.float64) - proba)
-    if measure == "l1":
-        return gap.sum(axis=1)
-    return np.sqrt((gap * gap).sum(axis=1))
 
-
-def _flip_costs(proba, measure):
-    """Base cost of the most likely label-set and the cost of flipping each label.
-
-    Both distances split into ``base + sum of delta_j over flipped labels``: for L1
-    on the distance itself, for the Euclidean distance on its square.
-    """
-    margin = np.minimum(proba, 1.0 - proba)
-    delta = np.abs(2.0 * proba - 1.0)
-    base = margin.sum() if measure == "l1" else (margin * margin).sum()
-    return base, delta
-
-
-def _all_flip_patterns(n_flippable):
-    """Every 0/1 pattern over ``n_flippable`` labels, as rows."""
-    codes = np.arange(2**n_flippable, dtype=np.int64)
-    return (codes[:, None] >> np.arange(n_flippable)) & 1
-
-
-def _cheapest_flip_sets(costs, budget, max_sets):
-    """Subsets of ``costs`` (sorted ascending) with sum <= budget, cheapest first.
-
-    Best-first enumeration: each subset is a sorted index tuple; popping one whose
-    last index is i pushes it extended by i+1 and it with i replaced by i+1, which
-    generates every subset exactly once in non-decreasing order of cost.
-    """
-    found = [()]
-    if costs.size == 0 or costs[0] > budget:
-        return found, False
-    heap = [(costs[0], (0,))]
-    while heap:
-        total, subset = heapq.heappop(heap)
-        if total > budget:
-            break
-        if len(found) == max_sets:
-            return found, True
-        found.append(subset)
-        last = subset[-1]
-        if last + 1 < costs.size:
-            heapq.heappush(heap, (total + costs[last + 1], subset + (last + 1,)))
-            heapq.heappush(
-                heap, (total - costs[last] + costs[last + 1], subset[:-1] + (last + 1,))
-            )
-    return found, False
+    def __init__(self, message, samples=()):
+        super().__init__(message)
+        self.samples = np.asarray(samples, dtype=np.int64)
 
 
 class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
@@ -122,14 +55,14 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
     ``o(x)`` are the per-label probabilities. The prediction set at significance
     ``eps`` holds every label-set whose p-value exceeds ``eps``, so it contains the
     true label-set with probability at least ``1 - eps`` (marginally, under
-    exchangeability).
+    exchangeability). ``significance`` is MAPIE's ``1 - confidence_level``.
 
     There are ``2**n_labels`` label-sets. Both distances are a base cost plus one
     cost per label flipped away from the most likely label-set, so the budget left
-    by the calibration threshold bounds which labels can flip and how many; a
-    best-first search then lists exactly the members of the set, cheapest first,
-    without scoring the others. The result equals brute-force enumeration
-    (``method="naive"``), which is kept for checking and benchmarks.
+    by the calibration threshold bounds which labels can flip and how many. The
+    members are grown level by level (one more flip per level) for many samples at
+    once, then re-scored exactly in float64, so the sets equal those of brute
+    force (``method="naive"``, kept for checking and benchmarks).
 
     Parameters
     ----------
@@ -140,8 +73,9 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         ``MultiOutputClassifier(LogisticRegression(max_iter=1000))``. Wrap an
         already fitted model in :class:`~sklearn.frozen.FrozenEstimator` to use
         all of ``X`` for calibration.
-    significance : float in (0, 1), default=0.1
-        Default error rate ``eps`` of :meth:`predict_sets`.
+    significance : float in (0, 1) or list of floats, default=0.1
+        Default error rate ``eps`` of :meth:`predict_sets` and
+        :meth:`predict_set_summary`; a list gives one result per level.
     measure : {"euclidean", "l1"}, default="euclidean"
         Nonconformity measure: Euclidean (the paper's) or L1 distance between a
         label-set and the predicted probabilities.
@@ -151,11 +85,17 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
     calibration_size : float in (0, 1) or int, default=0.25
         Fraction (or number) of the training rows kept for calibration.
     max_sets : int, default=10_000
-        At most this many label-sets per sample are listed (the cheapest); a
-        :class:`ConformalSetTruncatedWarning` says when a set was cut.
+        At most this many label-sets per sample are listed, the most conforming
+        ones. A :class:`ConformalSetTruncatedWarning` names the samples whose
+        set was cut: coverage does not hold for them, while
+        :meth:`predict_set_summary` still describes their whole set.
     allow_empty : bool, default=True
         If False, an empty prediction set is replaced by the point prediction,
         which can only increase coverage.
+    threshold : float or array-like of shape (n_labels,), default=0.5
+        :meth:`predict` returns ``predict_proba(X) >= threshold``, per label for
+        an array. At 0.5 that is the label-set with the highest p-value, which
+        every non-empty prediction set contains. Prediction sets do not use it.
     random_state : int, RandomState instance or None, default=None
         Controls the proper-training / calibration split.
 
@@ -169,9 +109,14 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         Number of calibration rows.
     n_labels_ : int
         Number of labels.
+    label_names_ : ndarray of shape (`n_labels_`,)
+        Column names of a ``y`` DataFrame, else ``classes_``.
     constant_labels_ : ndarray of shape (`n_labels_`,)
         Value (0 or 1) of labels that were constant in the proper training part,
-        -1 elsewhere; such labels are predicted with probability 0 or 1.
+        -1 elsewhere; such labels are predicted with probability 0 or 1. A
+        prefitted (frozen) model predicts every label itself: all -1.
+    thresholds_ : ndarray of shape (`n_labels_`,)
+        Per-label threshold of :meth:`predict`.
     classes_ : ndarray
         Class labels for a 1-D ``y``; ``arange(n_labels_)`` otherwise.
     n_features_in_ : int
@@ -198,13 +143,16 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
     >>> sets = clf.predict_sets(X[:2])
     >>> [s.shape[1] for s in sets]
     [4, 4]
+    >>> summary = clf.predict_set_summary(X[:2])
+    >>> summary.n_sets.tolist() == [len(s) for s in sets]
+    True
     >>> clf.predict(X[:2]).shape
     (2, 4)
     """
 
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict_proba"]), None],
-        "significance": [Interval(Real, 0, 1, closed="neither")],
+        "significance": [Interval(Real, 0, 1, closed="neither"), "array-like"],
         "measure": [StrOptions({"euclidean", "l1"})],
         "method": [StrOptions({"efficient", "naive"})],
         "calibration_size": [
@@ -213,6 +161,7 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         ],
         "max_sets": [Interval(Integral, 1, None, closed="left")],
         "allow_empty": ["boolean"],
+        "threshold": [Interval(Real, 0, 1, closed="neither"), "array-like"],
         "random_state": ["random_state"],
     }
 
@@ -226,6 +175,7 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         calibration_size=0.25,
         max_sets=10_000,
         allow_empty=True,
+        threshold=0.5,
         random_state=None,
     ):
         self.estimator = estimator
@@ -235,28 +185,42 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         self.calibration_size = calibration_size
         self.max_sets = max_sets
         self.allow_empty = allow_empty
+        self.threshold = threshold
         self.random_state = random_state
 
     # ---- fit ------------------------------------------------------------ #
-    def _encode_targets(self, y):
-        y = np.asarray(y)
+    def _prefit(self):
+        return isinstance(self.estimator, FrozenEstimator)
+
+    def _encode_targets(self, y, names):
+        y = y.toarray() if sp.issparse(y) else np.asarray(y)
         if is_class_label_column(y):
             y = y.ravel()
         if y.ndim == 1:
             self._label_binarizer, Y = binarize_class_labels(y)
             self.classes_ = self._label_binarizer.classes_
             self.multilabel_ = False
+            self.label_names_ = self.classes_
             return Y.astype(np.int64)
         Y = check_binary_indicator(y, name="y").astype(np.int64)
-        never = np.flatnonzero(Y.sum(axis=0) == 0)
-        if never.size:
-            raise _never_positive_error(never.tolist())
         self.multilabel_ = True
         self.classes_ = np.arange(Y.shape[1])
+        self.label_names_ = self.classes_ if names is None else np.asarray(names, dtype=object)
+        # A prefitted model learned its labels elsewhere; calibration rows may
+        # well miss one.
+        never = np.flatnonzero(Y.sum(axis=0) == 0)
+        if never.size and not self._prefit():
+            raise _never_positive_error(self.label_names_[never].tolist())
         return Y
 
+    def _targets(self, y):
+        """0/1 indicator matrix of a test ``y``, encoded as in ``fit``."""
+        if self.multilabel_:
+            return check_binary_indicator(y, name="y").astype(np.int64)
+        return self._label_binarizer.transform(np.asarray(y).ravel()).astype(np.int64)
+
     def _split(self, n_samples):
-        if isinstance(self.estimator, FrozenEstimator):
+        if self._prefit():
             return np.arange(0), np.arange(n_samples)
         if n_samples < 2:
             raise ValueError(
@@ -275,14 +239,14 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
             ) from None
 
     def _fit_estimator(self, X, Y):
+        if self._prefit():
+            return self.estimator
         varying = self.constant_labels_ < 0
+        if not varying.any():
+            return None
         estimator = self.estimator
         if estimator is None:
             estimator = MultiOutputClassifier(LogisticRegression(max_iter=1000))
-        if isinstance(estimator, FrozenEstimator):
-            return estimator
-        if not varying.any():
-            return None
         return clone(estimator).fit(X, Y[:, varying])
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -293,26 +257,32 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
             Training data.
-        y : array-like of shape (n_samples, n_labels) or (n_samples,)
-            0/1 label indicator matrix, or 1-D class labels (one-hot encoded).
+        y : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_labels) \
+                or (n_samples,)
+            0/1 label indicator matrix (densified: the label-sets are scored
+            whole), or 1-D class labels (one-hot encoded).
 
         Returns
         -------
         self : object
             Fitted estimator.
         """
+        names = list(y.columns) if hasattr(y, "columns") else None
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True)
-        Y = self._encode_targets(y)
+        Y = self._encode_targets(y, names)
+        self.thresholds_ = _check_thresholds(self.threshold, Y.shape[1])
         proper, calibration = self._split(X.shape[0])
         self.n_labels_ = Y.shape[1]
-        self.constant_labels_ = _constant_labels(Y[proper] if proper.size else Y)
+        self.constant_labels_ = (
+            np.full(Y.shape[1], -1) if self._prefit() else _constant_labels(Y[proper])
+        )
         self.estimator_ = self._fit_estimator(X[proper], Y[proper])
         proba = self._label_proba(X[calibration])
         self.calibration_scores_ = np.sort(nonconformity(proba, Y[calibration], self.measure))
         self.n_calibration_ = calibration.size
         return self
 
-    # ---- probabilities -------------------------------------------------- #
+    # ---- probabilities and point predictions ----------------------------- #
     def _label_proba(self, X):
         """(n, n_labels) float64 probabilities, constant labels filled in."""
         proba = np.empty((X.shape[0], self.n_labels_), dtype=np.float64)
@@ -349,8 +319,34 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         uniform = np.full_like(proba, 1.0 / proba.shape[1])
         return np.divide(proba, total, out=uniform, where=total > 0)
 
+    @available_if(lambda self: _wrapped_has(self, "decision_function"))
+    def decision_function(self, X):
+        """Scores of the wrapped estimator's ``decision_function``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_labels) or (n_samples,)
+            The wrapped model's scores; ``+inf`` or ``-inf`` for labels that were
+            constant in the proper training part. 1-D for a binary 1-D ``y``.
+        """
+        X = self._check_X(X)
+        scores = np.empty((X.shape[0], self.n_labels_), dtype=np.float64)
+        varying = self.constant_labels_ < 0
+        scores[:, ~varying] = np.where(self.constant_labels_[~varying] == 1, np.inf, -np.inf)
+        scores[:, varying] = np.asarray(self.estimator_.decision_function(X)).reshape(
+            X.shape[0], -1
+        )
+        if not self.multilabel_ and self.n_labels_ == 1:
+            return scores.ravel()
+        return scores
+
     def predict(self, X):
-        """Most likely label-set (the one with the highest p-value).
+        """Point prediction: ``predict_proba(X) >= threshold``.
 
         Parameters
         ----------
@@ -360,16 +356,19 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         Y_pred : ndarray of shape (n_samples, n_labels) or (n_samples,)
-            0/1 indicator matrix, or class labels for a 1-D ``y``.
+            0/1 indicator matrix, or class labels for a 1-D ``y`` (the most
+            probable class when there are more than two).
         """
         proba = self.predict_proba(X)
         if self.multilabel_:
-            return (proba >= 0.5).astype(np.int64)
+            return (proba >= self.thresholds_).astype(np.int64)
+        if len(self.classes_) == 2:
+            return self.classes_[(proba[:, 1] >= self.thresholds_[0]).astype(int)]
         return self.classes_[np.argmax(proba, axis=1)]
 
-    # ---- p-values and sets ---------------------------------------------- #
-    def _threshold(self, significance):
-        """Largest admissible nonconformity, or None when every set qualifies."""
+    # ---- p-values, sets and summaries ----------------------------------- #
+    def _nonconformity_threshold(self, significance):
+        """Largest admissible nonconformity at one significance level."""
         rank = int(np.floor(significance * (self.n_calibration_ + 1)))
         if rank == 0:
             raise ValueError(
@@ -380,14 +379,18 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
             )
         return self.calibration_scores_[-rank]
 
-    def _p_values_from_scores(self, alpha):
-        at_least = self.n_calibration_ - np.searchsorted(
-            self.calibration_scores_, alpha, side="left"
-        )
-        return (at_least + 1.0) / (self.n_calibration_ + 1.0)
+    def _levels(self, significance):
+        """Significance levels as a 1-D array, and whether one was asked for."""
+        significance = self.significance if significance is None else significance
+        levels = np.atleast_1d(np.asarray(significance, dtype=np.float64))
+        if levels.ndim != 1 or levels.size == 0 or not ((levels > 0) & (levels < 1)).all():
+            raise ValueError(
+                f"significance must lie in (0, 1), or be a list of such; got {significance}."
+            )
+        return levels, np.ndim(significance) == 0
 
-    def predict_p_values(self, X, Y_candidates):
-        """Conformal p-value of each candidate label-set for each sample.
+    def predict_p_values(self, X, Y_candidates, *, paired=False):
+        """Conformal p-value of candidate label-sets.
 
         Parameters
         ----------
@@ -395,11 +398,15 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
             Input data.
         Y_candidates : array-like of shape (n_candidates, n_labels)
             0/1 label-sets to score.
+        paired : bool, default=False
+            If True, row ``i`` of ``Y_candidates`` is scored for sample ``i``
+            only (e.g. each sample's true label-set).
 
         Returns
         -------
-        p_values : ndarray of shape (n_samples, n_candidates)
-            ``(#{calibration scores >= alpha} + 1) / (n_calibration + 1)``.
+        p_values : ndarray of shape (n_samples, n_candidates) or (n_samples,)
+            ``(#{calibration scores >= alpha} + 1) / (n_calibration + 1)``, for
+            every pair, or per sample when ``paired``.
         """
         proba = self._label_proba(self._check_X(X))
         Y_candidates = check_binary_indicator(Y_candidates, name="Y_candidates")
@@ -408,107 +415,153 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
                 f"Y_candidates has {Y_candidates.shape[1]} labels; the model has "
                 f"{self.n_labels_}."
             )
-        return np.vstack([
-            self._p_values_from_scores(nonconformity(o, Y_candidates, self.measure))
-            for o in proba
-        ])
+        if not paired:
+            return candidate_p_values(proba, Y_candidates, self.calibration_scores_, self.measure)
+        if Y_candidates.shape[0] != proba.shape[0]:
+            raise ValueError(
+                f"paired=True needs one candidate per sample; got {Y_candidates.shape[0]} "
+                f"candidates for {proba.shape[0]} samples."
+            )
+        alpha = nonconformity(proba, Y_candidates, self.measure)
+        return p_values(self.calibration_scores_, alpha)
 
-    def predict_sets(self, X, significance=None):
+    def predict_sets(self, X, significance=None, *, return_truncated=False):
         """Prediction sets: the label-sets whose p-value exceeds ``significance``.
 
         Parameters
         ----------
         X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
             Input data.
-        significance : float in (0, 1), default=None
-            Error rate ``eps``; ``self.significance`` when None.
+        significance : float in (0, 1) or list of floats, default=None
+            Error rate ``eps``; ``self.significance`` when None. Sets shrink as
+            ``eps`` grows, so a list is enumerated once, at its smallest level.
+        return_truncated : bool, default=False
+            Also return which samples' sets were cut at ``max_sets``.
 
         Returns
         -------
         sets : list of n_samples ndarrays of shape (n_sets, n_labels), dtype uint8
-            Members of each prediction set, most conforming first. A set may be
-            empty (an atypical input) unless ``allow_empty=False``.
+            Members of each prediction set, most conforming first (ties in
+            binary order, label 0 the lowest bit). A set may be empty (an
+            atypical input) unless ``allow_empty=False``. For a list of levels,
+            a list of such lists, one per level.
+        truncated : ndarray of shape (n_samples,), dtype bool
+            Only with ``return_truncated``: samples whose set was cut; coverage
+            does not hold for them. For a list of levels, one array per level.
         """
-        significance = self.significance if significance is None else significance
-        if not 0 < significance < 1:
-            raise ValueError(f"significance must lie in (0, 1), got {significance}.")
+        levels, scalar = self._levels(significance)
         proba = self._label_proba(self._check_X(X))
-        threshold = self._threshold(significance)
-        if self.method == "naive":
-            if self.n_labels_ > _NAIVE_MAX_LABELS:
-                raise ValueError(
-                    f"method='naive' enumerates 2**{self.n_labels_} label-sets; it is "
-                    f"limited to {_NAIVE_MAX_LABELS} labels. Use method='efficient'."
-                )
-            find = self._naive_set
-        else:
-            find = self._efficient_set
-        sets, truncated = [], 0
-        for o in proba:
-            members, cut = find(o, threshold)
-            truncated += cut
-            if members.shape[0] == 0 and not self.allow_empty:
-                members = (o >= 0.5).astype(np.uint8)[None]
-            sets.append(members)
-        if truncated:
-            warnings.warn(
-                f"{truncated} prediction set(s) held more than max_sets={self.max_sets} "
-                "label-sets; only the most conforming were kept. Raise max_sets or "
-                "significance.",
-                ConformalSetTruncatedWarning,
-                stacklevel=2,
+        thresholds = [self._nonconformity_threshold(level) for level in levels]
+        if self.method == "naive" and self.n_labels_ > _NAIVE_MAX_LABELS:
+            raise ValueError(
+                f"method='naive' enumerates 2**{self.n_labels_} label-sets; it is "
+                f"limited to {_NAIVE_MAX_LABELS} labels. Use method='efficient'."
             )
-        return sets
+        members, cut = label_set_members(
+            proba, max(thresholds), self.measure, self.max_sets, self.method
+        )
+        sets, truncated = [], []
+        for threshold in thresholds:
+            # Members are sorted by score, so a larger eps keeps a prefix; it is
+            # cut only if every member kept at the smallest eps is still inside.
+            inside = [np.searchsorted(alpha, threshold, side="right") for _, alpha in members]
+            truncated.append(cut & np.array([n == len(a) for n, (_, a) in zip(inside, members)]))
+            sets.append([self._fill_empty(rows[:n], o) for (rows, _), n, o in
+                         zip(members, inside, proba)])
+        _warn_truncated(np.flatnonzero(np.logical_or.reduce(truncated)), self.max_sets)
+        if scalar:
+            sets, truncated = sets[0], truncated[0]
+        return (sets, truncated) if return_truncated else sets
 
-    def _keep_members(self, o, candidates, threshold):
-        """Exact float64 re-scoring: keep candidates with alpha <= threshold, ordered."""
-        alpha = nonconformity(o, candidates, self.measure)
-        keep = alpha <= threshold
-        order = np.argsort(alpha[keep], kind="stable")
-        return candidates[keep][order].astype(np.uint8)
+    def _fill_empty(self, rows, proba):
+        if rows.shape[0] or self.allow_empty:
+            return rows
+        return (proba >= 0.5).astype(np.uint8)[None]
 
-    def _naive_set(self, o, threshold):
-        L = self.n_labels_
-        codes = np.arange(2**L, dtype=np.int64)
-        members = []
-        for chunk in np.array_split(codes, max(1, 2**L // 65536)):
-            candidates = ((chunk[:, None] >> np.arange(L)) & 1).astype(np.int64)
-            members.append(self._keep_members(o, candidates, threshold))
-        members = np.vstack(members)
-        order = np.argsort(nonconformity(o, members, self.measure), kind="stable")
-        members = members[order]
-        cut = members.shape[0] > self.max_sets
-        return members[: self.max_sets], cut
+    def predict_set_summary(self, X, significance=None):
+        """What each prediction set says about each label, without listing it.
 
-    def _efficient_set(self, o, threshold):
-        base, delta = _flip_costs(o, self.measure)
-        bound = threshold if self.measure == "l1" else threshold * threshold
-        budget = bound - base + _PRUNE_SLACK * (1.0 + abs(bound))
-        if budget < 0:
-            return np.zeros((0, self.n_labels_), dtype=np.uint8), False
-        flippable = np.flatnonzero(delta <= budget)
-        flippable = flippable[np.argsort(delta[flippable], kind="stable")]
-        best = (o >= 0.5).astype(np.int64)
-        if flippable.size <= _VECTORISED_MAX_FLIPPABLE:
-            flips = _all_flip_patterns(flippable.size)
-            flips = flips[flips @ delta[flippable] <= budget]
-        else:
-            subsets, cut = _cheapest_flip_sets(delta[flippable], budget, self.max_sets)
-            flips = np.zeros((len(subsets), flippable.size), dtype=np.int64)
-            for row, subset in enumerate(subsets):
-                flips[row, list(subset)] = 1
-        candidates = np.repeat(best[None], flips.shape[0], axis=0)
-        candidates[:, flippable] ^= flips
-        members = self._keep_members(o, candidates, threshold)
-        if flippable.size <= _VECTORISED_MAX_FLIPPABLE:
-            cut = members.shape[0] > self.max_sets
-        return members[: self.max_sets], cut
+        A set too large to read (or to list) is still summarised exactly: a label
+        is in some member exactly when flipping it alone from the most likely
+        label-set is a member, since every other member flipping it costs more.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Input data.
+        significance : float in (0, 1) or list of floats, default=None
+            Error rate ``eps``; ``self.significance`` when None.
+
+        Returns
+        -------
+        summary : Bunch, or list of Bunch for a list of levels
+            With, per sample:
+
+            - ``intersection`` (n_samples, n_labels) bool: labels positive in
+              every member ("surely in");
+            - ``union`` (n_samples, n_labels) bool: labels positive in some
+              member ("possibly in");
+            - ``n_uncertain``: number of labels on which the members disagree;
+            - ``max_flips``: an upper bound on how many of those labels one
+              member changes;
+            - ``empty``: whether the set is empty;
+            - ``n_sets``: the set's size, counted exactly up to ``max_sets`` and
+              reported as ``max_sets + 1`` beyond;
+            - ``n_sets_is_lower_bound``: where ``n_sets`` is only a lower bound;
+            - ``credibility``: p-value of the most likely label-set;
+            - ``confidence``: one minus the p-value of the runner-up.
+        """
+        levels, scalar = self._levels(significance)
+        proba = self._label_proba(self._check_X(X))
+        summaries = [
+            set_summary(proba, self._nonconformity_threshold(level), self.calibration_scores_,
+                        self.measure, self.max_sets, self.allow_empty)
+            for level in levels
+        ]
+        return summaries[0] if scalar else summaries
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.input_tags.sparse = True
+        tags.classifier_tags.multi_label = True
         return tags
+
+
+def _wrapped_has(conformal, method):
+    """Whether the (fitted, else given) wrapped estimator has ``method``."""
+    estimator = getattr(conformal, "estimator_", conformal.estimator)
+    return hasattr(estimator, method)
+
+
+def _warn_truncated(samples, max_sets):
+    if samples.size == 0:
+        return
+    shown = ", ".join(map(str, samples[:10])) + (" ..." if samples.size > 10 else "")
+    warnings.warn(
+        ConformalSetTruncatedWarning(
+            f"The prediction sets of {samples.size} sample(s) ({shown}) held more than "
+            f"max_sets={max_sets} label-sets; only the most conforming were kept, so "
+            "coverage no longer holds for those samples. Their indices are in this "
+            "warning's `samples` and in predict_sets(..., return_truncated=True); "
+            "predict_set_summary describes the whole sets. Raise max_sets or significance.",
+            samples,
+        ),
+        stacklevel=3,
+    )
+
+
+def _check_thresholds(threshold, n_labels):
+    """One threshold per label from a scalar or per-label ``threshold``."""
+    if np.ndim(threshold) and np.shape(threshold) != (n_labels,):
+        raise ValueError(
+            f"threshold has {np.size(threshold)} entries but y has {n_labels} labels; "
+            "pass a scalar or one threshold per label."
+        )
+    thresholds = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (n_labels,))
+    if not ((thresholds > 0) & (thresholds < 1)).all():
+        raise ValueError("threshold values must lie strictly between 0 and 1.")
+    return thresholds.copy()
 
 
 def _constant_labels(Y):
@@ -519,25 +572,32 @@ def _constant_labels(Y):
     return constant
 
 
+def _label_column(j, proba, classes):
+    """P(label j = 1) from one label's (n, n_classes) ``predict_proba``."""
+    classes = np.asarray(classes)
+    if proba.ndim != 2 or proba.shape[1] != classes.size or not np.isin(classes, (0, 1)).all():
+        raise ValueError(
+            f"predict_proba of label {j} has classes {classes.tolist()}; each label's "
+            "model must predict classes 0 and 1."
+        )
+    if classes.size == 1:
+        # The model saw one value of this label in training: it is certain.
+        return np.full(proba.shape[0], float(classes[0]))
+    return proba[:, list(classes).index(1)]
+
+
 def _positive_proba(estimator, X, n_labels):
     """P(label = 1) as an (n, n_labels) array from either predict_proba format."""
     proba = estimator.predict_proba(X)
     if isinstance(proba, list):
         classes = getattr(estimator, "classes_", [np.array([0, 1])] * len(proba))
-        columns = []
-        for j, (p, c) in enumerate(zip(proba, classes)):
-            c = np.asarray(c)
-            if p.ndim != 2 or p.shape[1] != 2 or not np.array_equal(c, [0, 1]):
-                raise ValueError(
-                    f"predict_proba of label {j} has classes {c.tolist()}; each label's "
-                    "model must see both 0 and 1 in training."
-                )
-            columns.append(p[:, 1])
-        proba = np.column_stack(columns)
+        proba = np.column_stack([_label_column(j, p, c) for j, (p, c) in
+                                 enumerate(zip(proba, classes))])
     proba = np.asarray(proba, dtype=np.float64)
     if proba.ndim != 2 or proba.shape[1] != n_labels:
         raise ValueError(
-            f"predict_proba of the wrapped estimator returned shape {proba.shape}; "
-            f"expected (n_samples, {n_labels}) per-label probabilities."
+            f"predict_proba of the wrapped estimator returned shape {proba.shape}, "
+            f"but y has {n_labels} label(s) to predict; a prefitted model must have "
+            "been trained on the same label columns as y."
         )
     return np.clip(proba, 0.0, 1.0)

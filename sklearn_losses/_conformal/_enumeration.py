@@ -1,0 +1,334 @@
+"""Members of label-set prediction sets, listed without scoring all ``2**L``.
+
+Both nonconformity measures are a base cost plus one cost ``delta_j`` per label
+flipped away from the most likely label-set, so a set member is a subset of
+flips whose costs fit a budget. Subsets are grown one flip at a time, level by
+level: with the costs of a sample sorted ascending, a subset whose last flip is
+``i`` can only be extended by a flip ``j > i`` whose cost still fits, and those
+``j`` form one contiguous range found with ``searchsorted``. A whole level, for
+a whole chunk of samples, is built with a few NumPy calls. Each subset keeps a
+pointer to its parent, so the number of flippable labels is unbounded.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+# Candidates whose bound lies within this relative slack of the budget are
+# re-scored exactly, so float rounding in the bound never drops a member.
+PRUNE_SLACK = 1e-9
+# Flip costs lie in [0, 1]. Row s of the flattened search keys holds
+# ``s * _ROW_WIDTH + cost``, padded with _PAD, so one searchsorted answers a
+# query per row without the rows' ranges overlapping.
+_PAD = 2.0
+_ROW_WIDTH = 4.0
+# Rows re-scored per NumPy call: bounds the float64 temporaries to a few MB.
+_RESCORE_ROWS = 1 << 15
+
+
+def nonconformity(proba, Y, measure):
+    """Nonconformity of label-sets ``Y`` for the probabilities ``proba``.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_labels,) or (n_sets, n_labels)
+        Per-label probabilities, of one sample or one row per label-set.
+    Y : ndarray of shape (n_sets, n_labels)
+        Candidate 0/1 label-sets.
+    measure : {"euclidean", "l1"}
+        Distance between a label-set and ``proba``.
+
+    Returns
+    -------
+    alpha : ndarray of shape (n_sets,)
+        Float64 nonconformity scores; larger means stranger.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> nonconformity(np.array([0.9, 0.2]), np.array([[1, 0], [0, 1]]), "l1")
+    array([0.3, 1.7])
+    """
+    gap = np.abs(np.asarray(Y, dtype=np.float64) - proba)
+    if measure == "l1":
+        return gap.sum(axis=1)
+    return np.sqrt((gap * gap).sum(axis=1))
+
+
+def flip_budgets(proba, threshold, measure):
+    """Per sample: the most likely label-set, flip costs and the budget they share.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_samples, n_labels)
+        Per-label probabilities.
+    threshold : float
+        Largest nonconformity a member may have.
+    measure : {"euclidean", "l1"}
+        Nonconformity measure.
+
+    Returns
+    -------
+    best : ndarray of shape (n_samples, n_labels), dtype uint8
+        ``proba >= 0.5``, the label-set of least nonconformity.
+    delta : ndarray of shape (n_samples, n_labels)
+        Cost of flipping each label: ``|2 proba - 1|``.
+    budget : ndarray of shape (n_samples,)
+        Total flip cost a member may have, with a small slack; negative when
+        even ``best`` is too strange.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> best, delta, budget = flip_budgets(np.array([[0.9, 0.4]]), 0.5, "l1")
+    >>> best, delta.round(2), budget.round(2)
+    (array([[1, 0]], dtype=uint8), array([[0.8, 0.2]]), array([0.]))
+    """
+    margin = np.minimum(proba, 1.0 - proba)
+    # L1 splits the distance itself, Euclidean its square.
+    if measure == "l1":
+        base, bound = margin.sum(axis=1), threshold
+    else:
+        base, bound = (margin * margin).sum(axis=1), threshold * threshold
+    budget = bound - base + PRUNE_SLACK * (1.0 + abs(bound))
+    return (proba >= 0.5).astype(np.uint8), np.abs(2.0 * proba - 1.0), budget
+
+
+class _Level(NamedTuple):
+    """Subsets of one size: sample, index of the last flip, parent, total cost."""
+
+    sample: np.ndarray
+    last: np.ndarray
+    parent: np.ndarray
+    cost: np.ndarray
+
+
+class _SortedCosts:
+    """Each sample's flippable labels, sorted by flip cost, with search keys."""
+
+    def __init__(self, delta, budget):
+        flippable = delta <= budget[:, None]
+        width = int(flippable.sum(axis=1).max(initial=0))
+        masked = np.where(flippable, delta, np.inf)
+        order = np.argsort(masked, axis=1, kind="stable")[:, :width]
+        costs = np.take_along_axis(masked, order, axis=1)
+        self.labels = order
+        self.costs = np.where(np.isfinite(costs), costs, _PAD)
+        self.width = width
+        rows = np.arange(delta.shape[0], dtype=np.float64)[:, None]
+        self.keys = (rows * _ROW_WIDTH + self.costs).ravel()
+
+    def n_children(self, level, budget):
+        """How many flips each subset of ``level`` can add within ``budget``."""
+        room = np.clip(budget[level.sample] - level.cost, -0.5, 1.5)
+        end = np.searchsorted(self.keys, level.sample * _ROW_WIDTH + room, side="right")
+        return np.maximum(end - level.sample * self.width - level.last - 1, 0)
+
+    def children(self, level, n_children):
+        """The next level: every subset of ``level`` extended by one allowed flip."""
+        parent = np.repeat(np.arange(n_children.size), n_children)
+        start = np.cumsum(n_children) - n_children
+        last = level.last[parent] + 1 + np.arange(parent.size) - start[parent]
+        sample = level.sample[parent]
+        cost = level.cost[parent] + self.costs[sample, last]
+        return _Level(sample, last, parent, cost)
+
+
+def _limit_budgets(levels, found, candidate, budget, limit):
+    """Lower the budget of samples with more than ``limit`` subsets in view.
+
+    Only the ``limit`` cheapest subsets are kept, so the ``limit``-th smallest
+    cost among the subsets already found (``levels``, counted per sample in
+    ``found``) and those certainly present (``candidate``) bounds the cost of
+    any subset worth growing. Returns the samples whose budget was lowered.
+    """
+    crowded = np.flatnonzero(found + np.bincount(candidate.sample, minlength=found.size) > limit)
+    if crowded.size == 0:
+        return crowded
+    sample = np.concatenate([lv.sample for lv in levels] + [candidate.sample])
+    cost = np.concatenate([lv.cost for lv in levels] + [candidate.cost])
+    for s in crowded:
+        budget[s] = min(budget[s], np.partition(cost[sample == s], limit - 1)[limit - 1])
+    return crowded
+
+
+def enumerate_flip_sets(delta, budget, limit):
+    """All subsets of flips whose total cost fits each sample's budget.
+
+    Parameters
+    ----------
+    delta : ndarray of shape (n_samples, n_labels)
+        Flip costs, in [0, 1].
+    budget : ndarray of shape (n_samples,)
+        Largest total cost per sample; negative means no subset, not even the
+        empty one.
+    limit : int
+        Past this many subsets for a sample, keep (at least) its ``limit``
+        cheapest: children of a subset cost more than it, so pruning the
+        expensive ones never loses a cheap one.
+
+    Returns
+    -------
+    levels : list of _Level
+        Subsets by size; level 0 is the empty subset of each sample that has one.
+        A subset may cost more than its sample's final budget; callers filter.
+    labels : ndarray of shape (n_samples, width)
+        ``labels[s, i]`` is the label that flip ``i`` of sample ``s`` changes.
+    budget : ndarray of shape (n_samples,)
+        Final budgets, lowered for the samples with more than ``limit`` subsets.
+    truncated : ndarray of shape (n_samples,), dtype bool
+        Samples with more than ``limit`` subsets.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> levels, labels, _, _ = enumerate_flip_sets(
+    ...     np.array([[0.1, 0.9, 0.2]]), np.array([0.35]), limit=10)
+    >>> [lv.cost.round(2).tolist() for lv in levels]
+    [[0.0], [0.1, 0.2], [0.3]]
+    >>> labels
+    array([[0, 2]])
+    """
+    budget = budget.astype(np.float64)
+    costs = _SortedCosts(delta, budget)
+    alive = np.flatnonzero(budget >= 0)
+    level = _Level(alive, np.full(alive.size, -1), np.full(alive.size, -1), np.zeros(alive.size))
+    levels, found = [], np.zeros(budget.size, dtype=np.int64)
+    truncated = np.zeros(budget.size, dtype=bool)
+    while level.sample.size:
+        levels.append(level)
+        found += np.bincount(level.sample, minlength=budget.size)
+        n_children = np.minimum(costs.n_children(level, budget), limit)
+        # Each subset's cheapest child exists: lower crowded budgets with those
+        # before building a level that may be far larger than ``limit``.
+        parents = np.flatnonzero(n_children)
+        sample = level.sample[parents]
+        cheapest = level.cost[parents] + costs.costs[sample, level.last[parents] + 1]
+        candidate = _Level(sample, None, None, cheapest)
+        crowded = _limit_budgets(levels, found, candidate, budget, limit)
+        if crowded.size:
+            truncated[crowded] = True
+            n_children = np.minimum(costs.n_children(level, budget), limit)
+        level = costs.children(level, n_children)
+        crowded = _limit_budgets(levels, found, level, budget, limit)
+        truncated[crowded] = True
+        keep = level.cost <= budget[level.sample]
+        if not keep.all():
+            level = _Level(*(field[keep] for field in level))
+    return levels, costs.labels, budget, truncated
+
+
+def flip_rows(levels, labels, best, budget):
+    """Label-sets of the subsets within each sample's budget.
+
+    Parameters
+    ----------
+    levels : list of _Level
+        From :func:`enumerate_flip_sets`.
+    labels : ndarray of shape (n_samples, width)
+        Label flipped by each sorted flip, from :func:`enumerate_flip_sets`.
+    best : ndarray of shape (n_samples, n_labels), dtype uint8
+        Most likely label-set of each sample, which subsets flip.
+    budget : ndarray of shape (n_samples,)
+        Final budgets from :func:`enumerate_flip_sets`.
+
+    Returns
+    -------
+    sample : ndarray of shape (n_rows,)
+        Sample of each row.
+    rows : ndarray of shape (n_rows, n_labels), dtype uint8
+        ``best[sample]`` with the subset's labels flipped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> delta, best = np.array([[0.1, 0.9, 0.2]]), np.array([[1, 1, 0]], dtype=np.uint8)
+    >>> levels, labels, budget, _ = enumerate_flip_sets(delta, np.array([0.35]), 10)
+    >>> flip_rows(levels, labels, best, budget)[1]
+    array([[1, 1, 0],
+           [0, 1, 0],
+           [1, 1, 1],
+           [0, 1, 1]], dtype=uint8)
+    """
+    samples, rows = [np.zeros(0, dtype=np.int64)], [np.zeros((0, best.shape[1]), np.uint8)]
+    for depth, level in enumerate(levels):
+        node = np.flatnonzero(level.cost <= budget[level.sample])
+        sample = level.sample[node]
+        row = best[sample]
+        at = np.arange(node.size)
+        # Walk up to the root, undoing one flip per level.
+        for up in range(depth, 0, -1):
+            row[at, labels[sample, levels[up].last[node]]] ^= 1
+            node = levels[up].parent[node]
+        samples.append(sample)
+        rows.append(row)
+    return np.concatenate(samples), np.vstack(rows)
+
+
+def rescore(proba, sample, rows, measure):
+    """Exact float64 nonconformity of ``rows``, each against its sample's ``proba``.
+
+    The arithmetic is that of :func:`nonconformity` row by row, so a label-set
+    gets bit for bit the score brute force would give it.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_samples, n_labels)
+        Per-label probabilities.
+    sample : ndarray of shape (n_rows,)
+        Sample of each row.
+    rows : ndarray of shape (n_rows, n_labels)
+        0/1 label-sets.
+    measure : {"euclidean", "l1"}
+        Nonconformity measure.
+
+    Returns
+    -------
+    alpha : ndarray of shape (n_rows,)
+        Nonconformity scores.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rescore(np.array([[0.9, 0.2]]), np.array([0, 0]), np.array([[1, 0], [0, 1]]), "l1")
+    array([0.3, 1.7])
+    """
+    blocks = range(0, len(sample), _RESCORE_ROWS)
+    alpha = [
+        nonconformity(proba[sample[i:i + _RESCORE_ROWS]], rows[i:i + _RESCORE_ROWS], measure)
+        for i in blocks
+    ]
+    return np.concatenate(alpha) if alpha else np.zeros(0)
+
+
+def member_order(sample, alpha, rows):
+    """Order rows by sample, then most conforming first.
+
+    Ties in ``alpha`` follow the label-set read as a binary number with label 0
+    as the lowest bit, the order in which brute force lists label-sets.
+
+    Parameters
+    ----------
+    sample : ndarray of shape (n_rows,)
+        Sample of each row.
+    alpha : ndarray of shape (n_rows,)
+        Nonconformity of each row.
+    rows : ndarray of shape (n_rows, n_labels)
+        0/1 label-sets.
+
+    Returns
+    -------
+    order : ndarray of shape (n_rows,)
+        Indices that sort the rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rows = np.array([[0, 1], [1, 0], [0, 0]], dtype=np.uint8)
+    >>> member_order(np.zeros(3, int), np.array([0.5, 0.5, 0.1]), rows)
+    array([2, 1, 0])
+    """
+    packed = np.ascontiguousarray(np.packbits(rows[:, ::-1], axis=1))
+    code = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    code_rank = np.unique(code, return_inverse=True)[1].ravel()
+    return np.lexsort((code_rank, alpha, sample))

@@ -1,0 +1,289 @@
+"""Prediction sets, p-values and set summaries from probabilities and a threshold.
+
+Everything here works on float64 probabilities and the sorted calibration
+scores, so the estimator only has to supply those.
+"""
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from ._enumeration import (
+    enumerate_flip_sets,
+    flip_budgets,
+    flip_rows,
+    member_order,
+    nonconformity,
+    rescore,
+)
+
+# Samples per enumeration chunk, and the most subsets a chunk may hold: a
+# chunk is built level by level in NumPy, so bigger is faster up to the memory
+# the subsets take (about 30 bytes each plus one row of labels).
+_CHUNK_SAMPLES = 256
+_CHUNK_SUBSETS = 1 << 18
+_NAIVE_BLOCK = 1 << 16
+# predict_p_values: scores this close to a calibration score are recomputed
+# exactly, so the p-value never depends on the matrix product's rounding.
+_TIE_TOLERANCE = 1e-9
+
+
+def p_values(calibration_scores, alpha):
+    """``(#{calibration scores >= alpha} + 1) / (n_calibration + 1)``.
+
+    Parameters
+    ----------
+    calibration_scores : ndarray of shape (n_calibration,)
+        Sorted calibration nonconformity scores.
+    alpha : ndarray
+        Nonconformity scores of candidates.
+
+    Returns
+    -------
+    p : ndarray of the shape of ``alpha``
+        Conformal p-values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p_values(np.array([0.1, 0.2, 0.3]), np.array([0.2, 0.5]))
+    array([0.75, 0.25])
+    """
+    n = calibration_scores.size
+    at_least = n - np.searchsorted(calibration_scores, alpha, side="left")
+    return (at_least + 1.0) / (n + 1.0)
+
+
+def _efficient_members(proba, threshold, measure, limit):
+    best, delta, budget = flip_budgets(proba, threshold, measure)
+    levels, labels, budget, truncated = enumerate_flip_sets(delta, budget, limit)
+    sample, rows = flip_rows(levels, labels, best, budget)
+    return sample, rows, truncated
+
+
+def _naive_members(proba, threshold, measure, limit):
+    """Score all ``2**n_labels`` label-sets of each sample, in blocks."""
+    n_labels = proba.shape[1]
+    samples, rows = [], []
+    for s, o in enumerate(proba):
+        for start in range(0, 2**n_labels, _NAIVE_BLOCK):
+            codes = np.arange(start, min(start + _NAIVE_BLOCK, 2**n_labels))
+            block = ((codes[:, None] >> np.arange(n_labels)) & 1).astype(np.uint8)
+            block = block[nonconformity(o, block, measure) <= threshold]
+            samples.append(np.full(block.shape[0], s))
+            rows.append(block)
+    return np.concatenate(samples), np.vstack(rows), np.zeros(proba.shape[0], dtype=bool)
+
+
+_FINDERS = {"efficient": _efficient_members, "naive": _naive_members}
+
+
+def _chunk_members(proba, threshold, measure, limit, method):
+    """Members of one chunk's sets: sorted rows, their scores and sample bounds."""
+    sample, rows, truncated = _FINDERS[method](proba, threshold, measure, limit)
+    alpha = rescore(proba, sample, rows, measure)
+    inside = alpha <= threshold
+    sample, rows, alpha = sample[inside], rows[inside], alpha[inside]
+    order = member_order(sample, alpha, rows)
+    sample, rows, alpha = sample[order], rows[order], alpha[order]
+    counts = np.bincount(sample, minlength=proba.shape[0])
+    rank = np.arange(sample.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    keep = rank < limit
+    truncated |= counts > limit
+    return rows[keep], alpha[keep], np.minimum(counts, limit), truncated
+
+
+def label_set_members(proba, threshold, measure, limit, method):
+    """Members of every sample's set, cheapest first, at most ``limit`` each.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_samples, n_labels)
+        Per-label probabilities.
+    threshold : float
+        Largest nonconformity a member may have.
+    measure : {"euclidean", "l1"}
+        Nonconformity measure.
+    limit : int
+        Most members kept per sample.
+    method : {"efficient", "naive"}
+        Level-wise enumeration, or scoring all ``2**n_labels`` label-sets.
+
+    Returns
+    -------
+    members : list of (rows, alpha) tuples
+        Per sample: its members as uint8 rows, most conforming first, and their
+        scores.
+    truncated : ndarray of shape (n_samples,), dtype bool
+        Samples whose set held more than ``limit`` members.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> members, cut = label_set_members(np.array([[0.9, 0.4]]), 0.75, "l1", 10, "efficient")
+    >>> members[0][0], cut
+    (array([[1, 0],
+           [1, 1]], dtype=uint8), array([False]))
+    """
+    members, truncated = [], []
+    step = max(1, min(_CHUNK_SAMPLES, _CHUNK_SUBSETS // limit))
+    for start in range(0, proba.shape[0], step):
+        rows, alpha, counts, cut = _chunk_members(
+            proba[start:start + step], threshold, measure, limit, method
+        )
+        bounds = np.cumsum(counts)[:-1]
+        members.extend(zip(np.split(rows, bounds), np.split(alpha, bounds)))
+        truncated.append(cut)
+    return members, np.concatenate(truncated) if truncated else np.zeros(0, dtype=bool)
+
+
+def candidate_p_values(proba, Y, calibration_scores, measure):
+    """p-value of every candidate label-set for every sample, by matrix products.
+
+    ``alpha`` is affine in ``y`` (L1) or its square is (Euclidean, as
+    ``y * y = y``), so one product per chunk scores all pairs. Scores within
+    rounding of a calibration score are recomputed exactly.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_samples, n_labels)
+        Per-label probabilities.
+    Y : ndarray of shape (n_candidates, n_labels)
+        0/1 candidate label-sets.
+    calibration_scores : ndarray of shape (n_calibration,)
+        Sorted calibration scores.
+    measure : {"euclidean", "l1"}
+        Nonconformity measure.
+
+    Returns
+    -------
+    p : ndarray of shape (n_samples, n_candidates)
+        Conformal p-values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> candidate_p_values(np.array([[0.9, 0.2]]), np.array([[1, 0], [0, 1]]),
+    ...                    np.array([0.5, 1.0]), "l1")
+    array([[1.        , 0.33333333]])
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    step = max(1, (1 << 22) // max(Y.shape[0], 1))
+    out = []
+    for start in range(0, proba.shape[0], step):
+        o = proba[start:start + step]
+        linear = (1.0 - 2.0 * o) @ Y.T
+        if measure == "l1":
+            alpha = linear + o.sum(axis=1, keepdims=True)
+        else:
+            alpha = np.sqrt(np.maximum(linear + (o * o).sum(axis=1, keepdims=True), 0.0))
+        _rescore_near_ties(alpha, o, Y, calibration_scores, measure)
+        out.append(p_values(calibration_scores, alpha))
+    return np.vstack(out) if out else np.zeros((0, Y.shape[0]))
+
+
+def _rescore_near_ties(alpha, proba, Y, calibration_scores, measure):
+    where = np.searchsorted(calibration_scores, alpha)
+    below = calibration_scores[np.clip(where - 1, 0, None)]
+    above = calibration_scores[np.clip(where, None, calibration_scores.size - 1)]
+    tolerance = _TIE_TOLERANCE * (1.0 + np.abs(alpha))
+    near = (np.abs(alpha - below) <= tolerance) | (np.abs(alpha - above) <= tolerance)
+    i, k = np.nonzero(near)
+    alpha[i, k] = nonconformity(proba[i], Y[k], measure)
+
+
+def _runner_up(best, delta):
+    """The label-set with the second highest p-value: flip the cheapest label."""
+    runner = best.copy()
+    runner[np.arange(best.shape[0]), np.argmin(delta, axis=1)] ^= 1
+    return runner
+
+
+def _certain_flips(proba, best, delta, budget, threshold, measure):
+    """Labels whose single flip is a member, checked with exact scores.
+
+    Any member flipping label j costs at least flipping j alone, so these are
+    exactly the labels on which the members disagree.
+    """
+    sample, label = np.nonzero(delta <= budget[:, None])
+    rows = best[sample]
+    rows[np.arange(sample.size), label] ^= 1
+    inside = rescore(proba, sample, rows, measure) <= threshold
+    uncertain = np.zeros(best.shape, dtype=bool)
+    uncertain[sample[inside], label[inside]] = True
+    return uncertain
+
+
+def _max_flips(delta, uncertain, budget):
+    costs = np.sort(np.where(uncertain, delta, np.inf), axis=1)
+    return (np.cumsum(costs, axis=1) <= budget[:, None]).sum(axis=1)
+
+
+def _count_members(delta, budget, limit):
+    """Members per sample by flip cost, counted up to ``limit`` without rows."""
+    counts, truncated = [], []
+    step = max(1, min(_CHUNK_SAMPLES, _CHUNK_SUBSETS // limit))
+    for start in range(0, delta.shape[0], step):
+        chunk = slice(start, start + step)
+        levels, _, final, cut = enumerate_flip_sets(delta[chunk], budget[chunk], limit)
+        n = np.zeros(final.size, dtype=np.int64)
+        for level in levels:
+            inside = level.cost <= final[level.sample]
+            n += np.bincount(level.sample[inside], minlength=final.size)
+        counts.append(np.where(cut, limit + 1, n))
+        truncated.append(cut)
+    return np.concatenate(counts), np.concatenate(truncated)
+
+
+def set_summary(proba, threshold, calibration_scores, measure, limit, allow_empty):
+    """What the members of each prediction set agree on, without listing them.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_samples, n_labels)
+        Per-label probabilities.
+    threshold : float
+        Largest nonconformity a member may have.
+    calibration_scores : ndarray of shape (n_calibration,)
+        Sorted calibration scores.
+    measure : {"euclidean", "l1"}
+        Nonconformity measure.
+    limit : int
+        Sets are counted exactly up to this size.
+    allow_empty : bool
+        If False, an empty set holds the most likely label-set instead.
+
+    Returns
+    -------
+    summary : Bunch
+        See :meth:`ConformalLabelPowersetClassifier.predict_set_summary`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = set_summary(np.array([[0.9, 0.4]]), 0.75, np.array([0.5, 1.0]), "l1", 10, True)
+    >>> s.union, s.intersection, s.n_sets
+    (array([[ True,  True]]), array([[ True, False]]), array([2]))
+    """
+    best, delta, budget = flip_budgets(proba, threshold, measure)
+    at = np.arange(best.shape[0])
+    best_alpha = rescore(proba, at, best, measure)
+    empty = best_alpha > threshold
+    uncertain = _certain_flips(proba, best, delta, budget, threshold, measure)
+    n_sets, lower_bound = _count_members(delta, budget, limit)
+    surely = best.astype(bool) & ~uncertain
+    possibly = best.astype(bool) | uncertain
+    if allow_empty:
+        surely[empty] = possibly[empty] = False
+    n_sets[empty] = 0 if allow_empty else 1
+    runner_alpha = rescore(proba, at, _runner_up(best, delta), measure)
+    return Bunch(
+        intersection=surely,
+        union=possibly,
+        n_uncertain=uncertain.sum(axis=1),
+        max_flips=_max_flips(delta, uncertain, budget),
+        empty=empty if allow_empty else np.zeros_like(empty),
+        n_sets=n_sets,
+        n_sets_is_lower_bound=lower_bound,
+        credibility=p_values(calibration_scores, best_alpha),
+        confidence=1.0 - p_values(calibration_scores, runner_alpha),
+    )
