@@ -6,6 +6,7 @@ the setting it was built for (positive-unlabeled labels, noisy labels, a
 stream, prediction sets) next to the baseline for that setting.
 """
 
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,6 +317,17 @@ def _plot(table, path):
     plt.close(fig)
 
 
+def _writable_folder(output_dir):
+    """Create ``output_dir`` and prove it takes a file, so a bad path fails in a second."""
+    output = Path(output_dir)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=output).close()
+    except OSError as error:
+        raise PermissionError(f"Cannot write results to {output}: {error}") from error
+    return output
+
+
 def run_yeast_comparison(output_dir="sklearn_losses_output", random_state=0, quick=False):
     """Fit every estimator and its baselines on Yeast; print and save the table.
 
@@ -332,7 +344,13 @@ def run_yeast_comparison(output_dir="sklearn_losses_output", random_state=0, qui
     -------
     table : pandas.DataFrame
         One row per (setting, model).
+
+    Raises
+    ------
+    PermissionError
+        If ``output_dir`` cannot be created or written; checked before any training.
     """
+    output = _writable_folder(output_dir)
     epochs = 10 if quick else 60
     X_tr, Y_tr, X_te, Y_te = _split_yeast(random_state)
     steps = [
@@ -346,8 +364,6 @@ def run_yeast_comparison(output_dir="sklearn_losses_output", random_state=0, qui
     for step in tqdm(steps, desc="Yeast comparison"):
         rows.extend(step())
     table = pd.DataFrame([row.as_dict() for row in rows])
-    output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
     table.to_csv(output / "yeast_comparison.csv", index=False)
     _plot(table, output / "yeast_comparison.png")
     with pd.option_context("display.width", 200, "display.max_colwidth", 60,
