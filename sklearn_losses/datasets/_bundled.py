@@ -48,7 +48,8 @@ def load_yeast(*, as_frame=False, return_X_y=False):
         - ``frame`` : DataFrame of shape (2417, 117) when ``as_frame=True``, else None.
         - ``DESCR`` : str, a description of the dataset.
 
-    (data, target) : tuple if ``return_X_y`` is True
+    (data, target) : tuple of ndarray, or of DataFrame when ``as_frame=True``
+        Returned instead of the Bunch when ``return_X_y`` is True.
 
     References
     ----------

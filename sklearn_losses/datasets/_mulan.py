@@ -274,10 +274,8 @@ def _source_name(relative):
 
 def _stored(path):
     """``path``, or the same file without ``.gz`` as downloaded by hand, or None."""
-    for candidate in (path, path.with_suffix("") if path.suffix == ".gz" else path):
-        if candidate.is_file():
-            return candidate
-    return None
+    candidates = [path, path.with_suffix("")] if path.suffix == ".gz" else [path]
+    return next((candidate for candidate in candidates if candidate.is_file()), None)
 
 
 def _where_to_get(key, spec):
@@ -340,6 +338,10 @@ def load_multilabel_dataset(name, *, subset="all", data_home=None, return_X_y=Fa
     "reuters-k500", "slashdot". MEKA names: "meka/enron", "meka/imdb",
     "meka/music", "meka/scene", "meka/yeast". Names are case-insensitive.
 
+    Nothing is downloaded: :func:`fetch_multilabel_dataset` gets missing files.
+    A file may also be stored uncompressed (``emotions.arff`` for
+    ``emotions.arff.gz``), as it is when downloaded by hand.
+
     Parameters
     ----------
     name : str
@@ -364,7 +366,8 @@ def load_multilabel_dataset(name, *, subset="all", data_home=None, return_X_y=Fa
         - ``target_names`` : list of str.
         - ``DESCR`` : str, size and citation.
 
-    (data, target) : tuple if ``return_X_y`` is True
+    (data, target) : tuple of (ndarray or CSR matrix, ndarray)
+        Returned instead of the Bunch when ``return_X_y`` is True.
 
     Raises
     ------
@@ -443,7 +446,8 @@ def fetch_multilabel_dataset(name, data_home=None, *, subset="all", return_X_y=F
     data : :class:`~sklearn.utils.Bunch`
         As returned by :func:`load_multilabel_dataset`.
 
-    (data, target) : tuple if ``return_X_y`` is True
+    (data, target) : tuple of (ndarray or CSR matrix, ndarray)
+        Returned instead of the Bunch when ``return_X_y`` is True.
 
     Raises
     ------
