@@ -293,12 +293,20 @@ def rescore(proba, sample, rows, measure):
     >>> rescore(np.array([[0.9, 0.2]]), np.array([0, 0]), np.array([[1, 0], [0, 1]]), "l1")
     array([0.3, 1.7])
     """
-    blocks = range(0, len(sample), _RESCORE_ROWS)
-    alpha = [
-        nonconformity(proba[sample[i:i + _RESCORE_ROWS]], rows[i:i + _RESCORE_ROWS], measure)
-        for i in blocks
-    ]
-    return np.concatenate(alpha) if alpha else np.zeros(0)
+    alpha = np.empty(len(sample))
+    for start in range(0, len(sample), _RESCORE_ROWS):
+        block = slice(start, start + _RESCORE_ROWS)
+        # In place, in the order nonconformity() computes: rows - proba, |.|,
+        # then the per-row reduction, so every score matches it bit for bit.
+        gap = proba[sample[block]]
+        np.subtract(rows[block], gap, out=gap)
+        np.abs(gap, out=gap)
+        if measure == "l1":
+            alpha[block] = gap.sum(axis=1)
+        else:
+            np.multiply(gap, gap, out=gap)
+            alpha[block] = np.sqrt(gap.sum(axis=1))
+    return alpha
 
 
 def member_order(sample, alpha, rows):
@@ -328,7 +336,15 @@ def member_order(sample, alpha, rows):
     >>> member_order(np.zeros(3, int), np.array([0.5, 0.5, 0.1]), rows)
     array([2, 1, 0])
     """
-    packed = np.ascontiguousarray(np.packbits(rows[:, ::-1], axis=1))
+    order = np.lexsort((alpha, sample))
+    tied = (sample[order][1:] == sample[order][:-1]) & (alpha[order][1:] == alpha[order][:-1])
+    if not tied.any():
+        return order
+    # Only rows in a run of equal scores need their codes ranked.
+    in_run = np.flatnonzero(np.concatenate([tied, [False]]) | np.concatenate([[False], tied]))
+    run = np.cumsum(np.concatenate([[True], ~tied]))[in_run]
+    packed = np.ascontiguousarray(np.packbits(rows[order[in_run], ::-1], axis=1))
     code = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
     code_rank = np.unique(code, return_inverse=True)[1].ravel()
-    return np.lexsort((code_rank, alpha, sample))
+    order[in_run] = order[in_run][np.lexsort((code_rank, run))]
+    return order

@@ -16,11 +16,11 @@ from ._enumeration import (
     rescore,
 )
 
-# Samples per enumeration chunk, and the most subsets a chunk may hold: a
-# chunk is built level by level in NumPy, so bigger is faster up to the memory
-# the subsets take (about 30 bytes each plus one row of labels).
+# Samples per enumeration chunk, and the most label bytes its members may take:
+# a chunk is built level by level in NumPy, so bigger is faster up to the memory
+# the members take (about 30 bytes of bookkeeping plus one row of labels each).
 _CHUNK_SAMPLES = 256
-_CHUNK_SUBSETS = 1 << 18
+_CHUNK_LABEL_BYTES = 1 << 26
 _NAIVE_BLOCK = 1 << 16
 # predict_p_values: scores this close to a calibration score are recomputed
 # exactly, so the p-value never depends on the matrix product's rounding.
@@ -51,6 +51,11 @@ def p_values(calibration_scores, alpha):
     n = calibration_scores.size
     at_least = n - np.searchsorted(calibration_scores, alpha, side="left")
     return (at_least + 1.0) / (n + 1.0)
+
+
+def _chunk_size(limit, n_labels):
+    """Samples per chunk when each may hold ``limit`` members of ``n_labels``."""
+    return max(1, min(_CHUNK_SAMPLES, _CHUNK_LABEL_BYTES // (limit * (n_labels + 32))))
 
 
 def _efficient_members(proba, threshold, measure, limit):
@@ -125,7 +130,7 @@ def label_set_members(proba, threshold, measure, limit, method):
            [1, 1]], dtype=uint8), array([False]))
     """
     members, truncated = [], []
-    step = max(1, min(_CHUNK_SAMPLES, _CHUNK_SUBSETS // limit))
+    step = _chunk_size(limit, proba.shape[1])
     for start in range(0, proba.shape[0], step):
         rows, alpha, counts, cut = _chunk_members(
             proba[start:start + step], threshold, measure, limit, method
@@ -221,7 +226,7 @@ def _max_flips(delta, uncertain, budget):
 def _count_members(delta, budget, limit):
     """Members per sample by flip cost, counted up to ``limit`` without rows."""
     counts, truncated = [], []
-    step = max(1, min(_CHUNK_SAMPLES, _CHUNK_SUBSETS // limit))
+    step = _chunk_size(limit, delta.shape[1])
     for start in range(0, delta.shape[0], step):
         chunk = slice(start, start + step)
         levels, _, final, cut = enumerate_flip_sets(delta[chunk], budget[chunk], limit)
