@@ -8,10 +8,9 @@ Usage::
     python benchmarks/collect_results.py
 """
 
-from pathlib import Path
+from _common import RESULTS_DIR as RESULTS
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+ROOT = RESULTS.parents[1]
 ORDER = ["hybrid", "pu", "conformal", "ihomer", "storm", "overhead", "soak", "demo"]
 
 INTRO = """# Benchmarks
