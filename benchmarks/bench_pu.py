@@ -103,7 +103,7 @@ def _pu(seed, epochs, **params):
 METHODS = {
     "naive BCE": lambda seed, epochs: _naive(seed, epochs),
     "PU-MLC": lambda seed, epochs: _pu(seed, epochs),
-    "PU-MLC ablation": lambda seed, epochs: _pu(seed, epochs, temperature=False, gamma=0.0,
+    "PU-MLC ablation": lambda seed, epochs: _pu(seed, epochs, adaptive_temperature=False, gamma=0.0,
                                                 mixup=False),
     "oracle BCE (full labels)": lambda seed, epochs: _naive(seed, epochs),
 }

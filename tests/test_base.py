@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import skorch
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,15 +13,15 @@ from hypothesis.extra.numpy import arrays
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
-from sklearn_losses._engine._base import (
-    TabularDataset,
-    TorchMultiLabelClassifierBase,
+from sklearn_losses._engine import (
+    DeviceDataset,
+    MLPNetwork,
+    TorchClassifierBase,
     check_binary_indicator,
     draw_seed,
     resolve_device,
     seeded_torch,
 )
-from sklearn_losses._engine._network import MLPNetwork
 
 
 class _WeightedBCE(nn.Module):
@@ -31,15 +32,25 @@ class _WeightedBCE(nn.Module):
         return (per_sample * weight).sum() / weight.sum()
 
 
-class _PlainMLPClassifier(TorchMultiLabelClassifierBase):
+class _PlainMLPClassifier(TorchClassifierBase):
     """Smallest concrete subclass, to exercise the base class alone."""
 
-    def __init__(self, *, max_epochs=30, batch_size=64, lr=1e-2, threshold=0.5,
+    def __init__(self, *, max_epochs=30, batch_size=64, lr=1e-2, weight_decay=0.0,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=100,
+                 tol=1e-4, threshold=0.5, callbacks=None, warm_start=False, n_jobs=None,
                  device="auto", random_state=None, verbose=0):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.threshold = threshold
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.n_jobs = n_jobs
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -75,15 +86,26 @@ def test_seeded_torch_leaves_global_rng_untouched():
     assert torch.equal(state, torch.get_rng_state())
 
 
-def test_tabular_dataset_densifies_sparse_rows_identically():
+def test_device_dataset_densifies_sparse_rows_identically():
     X = np.arange(12, dtype=np.float32).reshape(4, 3)
     X[1, :] = 0
-    dense = TabularDataset(X, np.eye(4, 2), np.arange(4))
-    sparse = TabularDataset(sp.csr_matrix(X), np.eye(4, 2), np.arange(4))
-    for a, b in zip(dense.__getitems__([3, 1]), sparse.__getitems__([3, 1])):
-        np.testing.assert_array_equal(a[0], b[0])
-        np.testing.assert_array_equal(a[1]["y"], b[1]["y"])
-    assert dense[2][1]["w"] == 2
+    dense = DeviceDataset(X, np.eye(4, 2), np.arange(4), "cpu")
+    sparse = DeviceDataset(sp.csr_matrix(X), np.eye(4, 2), np.arange(4), "cpu")
+    index = torch.tensor([3, 1])
+    (Xd, yd), (Xs, ys) = dense.take(index), sparse.take(index)
+    np.testing.assert_array_equal(Xd.numpy(), Xs.numpy())
+    np.testing.assert_array_equal(Xd.numpy(), X[[3, 1]])
+    np.testing.assert_array_equal(yd["y"].numpy(), np.eye(4, 2)[[3, 1]])
+    np.testing.assert_array_equal(ys["w"].numpy(), [3, 1])
+
+
+def test_validation_subset_keeps_the_original_row_indices():
+    X = np.arange(20, dtype=np.float32).reshape(10, 2)
+    data = DeviceDataset(X, np.eye(10, 2), np.ones(10), "cpu")
+    part = data.subset(np.array([2, 5, 7]))
+    X_part, targets = part.take(torch.tensor([0, 2]))
+    np.testing.assert_array_equal(X_part.numpy(), X[[2, 7]])
+    np.testing.assert_array_equal(targets["idx"].numpy(), [2, 7])
 
 
 @pytest.mark.parametrize(
@@ -204,14 +226,15 @@ def test_check_binary_indicator_accepts_exactly_zero_one(Y):
 
 @settings(max_examples=30, deadline=None)
 @given(st.integers(1, 20), st.integers(1, 6), st.data())
-def test_tabular_dataset_batches_match_rows(n_rows, n_cols, data):
+def test_device_dataset_batches_match_rows(n_rows, n_cols, data):
     rng = np.random.default_rng(n_rows * 7 + n_cols)
     X = rng.normal(size=(n_rows, n_cols)).astype(np.float32)
     X[X < 0] = 0
     idx = data.draw(st.lists(st.integers(0, n_rows - 1), min_size=1, max_size=n_rows))
     for source in (X, sp.csr_matrix(X)):
-        batch = TabularDataset(source).__getitems__(idx)
-        np.testing.assert_array_equal(np.stack([b[0] for b in batch]), X[idx])
+        dataset = DeviceDataset(source, np.zeros((n_rows, 1)), np.ones(n_rows), "cpu")
+        batch, _ = dataset.take(torch.tensor(idx))
+        np.testing.assert_array_equal(batch.numpy(), X[idx])
 
 
 class _DivergingLoss(nn.Module):
@@ -238,3 +261,167 @@ def test_multiclass_probabilities_stay_normalised_for_extreme_logits():
     proba = clf.predict_proba(X * 1e6)
     assert np.isfinite(proba).all()
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+# --------------------------------------------------------------------------- #
+# the training engine: stopping rule, threads, host syncs, interrupts
+# --------------------------------------------------------------------------- #
+def test_early_stopping_stops_early_on_easy_data_and_keeps_the_best_epoch():
+    X, Y = _structured_multilabel(400)
+    params = dict(max_epochs=300, early_stopping=True, n_iter_no_change=5, tol=0.0,
+                  random_state=0)
+    clf = _PlainMLPClassifier(**params).fit(X, Y)
+    assert clf.n_epochs_ < 300
+    assert clf.best_epoch_ < clf.n_epochs_
+    valid = [row["valid_loss"] for row in clf.history_]
+    assert min(valid) == valid[clf.best_epoch_ - 1]
+    # The same seed for best_epoch_ epochs follows the same path, so its
+    # last (and best) weights are the ones the long run restored.
+    short = _PlainMLPClassifier(**{**params, "max_epochs": clf.best_epoch_}).fit(X, Y)
+    np.testing.assert_array_equal(clf.predict_proba(X), short.predict_proba(X))
+
+
+def test_without_early_stopping_the_training_loss_decides():
+    X, Y = _structured_multilabel(200)
+    clf = _PlainMLPClassifier(max_epochs=500, n_iter_no_change=3, tol=1e-2,
+                              random_state=0).fit(X, Y)
+    assert clf.n_epochs_ < 500
+    assert "valid_loss" not in clf.history_[-1]
+
+
+def test_validation_split_is_stratified_per_label():
+    from sklearn_losses._engine import StratifiedValidationSplit
+
+    rng = np.random.default_rng(0)
+    Y = (rng.random((1000, 4)) < [0.5, 0.1, 0.03, 0.01]).astype(np.float32)
+    data = DeviceDataset(np.zeros((1000, 1), np.float32), Y, np.ones(1000), "cpu")
+    train, valid = StratifiedValidationSplit(0.2, seed=0)(data)
+    assert len(valid) == 200 and len(train) == 800
+    np.testing.assert_allclose(valid.Y_host.mean(0), Y.mean(0), atol=0.006)
+
+
+class _ThreadProbe(skorch.callbacks.Callback):
+    def on_epoch_end(self, net, **kwargs):
+        self.threads_ = torch.get_num_threads()
+
+
+def test_n_jobs_sets_torch_threads_during_fit_and_restores_them():
+    X, Y = _structured_multilabel(60)
+    probe = _ThreadProbe()
+    before = torch.get_num_threads()
+    _PlainMLPClassifier(max_epochs=1, n_jobs=2, callbacks=[("probe", probe)]).fit(X, Y)
+    assert probe.threads_ == 2
+    assert torch.get_num_threads() == before
+
+
+def test_training_step_never_reads_a_loss_back_per_batch(monkeypatch):
+    """A read of a tensor's value from our code or skorch's loop; torch's
+    optimizers read their CPU step counters, which is no device sync."""
+    import traceback
+
+    from sklearn_losses import HybridLossMultiLabelClassifier, PUMultiLabelClassifier
+
+    X, Y = _structured_multilabel(640)
+    calls = []
+    for name in ("item", "__float__", "__bool__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, _name=name):
+            caller = traceback.extract_stack(limit=2)[0].filename
+            if "sklearn_losses" in caller or "skorch" in caller:
+                calls.append((_name, caller))
+            return _original(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    for estimator in (HybridLossMultiLabelClassifier, PUMultiLabelClassifier):
+        calls.clear()
+        clf = estimator(max_epochs=3, batch_size=64, early_stopping=False, random_state=0)
+        clf.fit(X, Y)
+        # 10 batches per epoch: anything per batch would show 30 or more.
+        assert len(calls) < 3, (estimator.__name__, calls)
+
+
+class _Interrupt(skorch.callbacks.Callback):
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == 2:
+            raise KeyboardInterrupt
+
+
+def test_interrupt_reaches_the_caller_and_leaves_the_estimator_as_it_was():
+    X, Y = _structured_multilabel(60)
+    clf = _PlainMLPClassifier(max_epochs=50, callbacks=[("stop", _Interrupt())])
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, Y)
+    assert not hasattr(clf, "net_") and not hasattr(clf, "n_features_in_")
+    fitted = _PlainMLPClassifier(max_epochs=2, random_state=0).fit(X, Y)
+    proba = fitted.predict_proba(X)
+    fitted.set_params(max_epochs=50, callbacks=[("stop", _Interrupt())])
+    with pytest.raises(KeyboardInterrupt):
+        fitted.fit(X[:40], Y[:40])
+    np.testing.assert_array_equal(fitted.predict_proba(X), proba)
+    assert len(fitted.history_) == 2
+
+
+def test_sigint_from_a_timer_thread_interrupts_fit():
+    import signal
+    import threading
+    import time
+
+    class Slow(skorch.callbacks.Callback):
+        def on_epoch_end(self, net, **kwargs):
+            time.sleep(0.05)
+
+    X, Y = _structured_multilabel(60)
+    clf = _PlainMLPClassifier(max_epochs=10_000, callbacks=[("slow", Slow())])
+    timer = threading.Timer(0.5, signal.raise_signal, args=(signal.SIGINT,))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            clf.fit(X, Y)
+    finally:
+        timer.join()
+    assert not hasattr(clf, "net_")
+
+
+def test_seeded_fits_in_threads_match_sequential_fits():
+    from joblib import Parallel, delayed, parallel_backend
+
+    X, Y = _structured_multilabel(200)
+
+    def fit(seed):
+        return _PlainMLPClassifier(max_epochs=5, random_state=seed).fit(X, Y).predict_proba(X)
+
+    sequential = [fit(seed) for seed in range(4)]
+    with parallel_backend("threading", n_jobs=4):
+        threaded = Parallel()(delayed(fit)(seed) for seed in range(4))
+    for a, b in zip(sequential, threaded):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_warm_start_continues_from_the_previous_weights():
+    X, Y = _structured_multilabel(200)
+    clf = _PlainMLPClassifier(max_epochs=2, warm_start=True, random_state=0).fit(X, Y)
+    first = {k: v.clone() for k, v in clf.net_.module_.state_dict().items()}
+    net = clf.net_
+    clf.fit(X, Y)
+    assert clf.net_ is net and len(clf.history_) == 4
+    moved = [not torch.equal(first[k], v) for k, v in clf.net_.module_.state_dict().items()]
+    assert any(moved)
+    with pytest.raises(ValueError, match="warm_start"):
+        clf.fit(X[:, :4], Y)
+
+
+@pytest.mark.parametrize("sizes", [(0,), (-5,), (2.7,)])
+def test_hidden_layer_sizes_entries_are_validated(sizes):
+    from sklearn_losses import PUMultiLabelClassifier
+
+    X, Y = _structured_multilabel(60)
+    with pytest.raises(ValueError, match="positive integers"):
+        PUMultiLabelClassifier(hidden_layer_sizes=sizes, max_epochs=1).fit(X, Y)
+
+
+@pytest.mark.parametrize("device, match", [("cuda:7", "CUDA|GPU"), ("CPU", "lower case"),
+                                           ("meta", "not supported")])
+def test_unusable_devices_get_a_clear_error(device, match):
+    with pytest.raises(ValueError, match=match):
+        resolve_device(device)

@@ -166,3 +166,18 @@ def test_bad_input_gives_clear_errors(estimator, multilabel_data):
     fitted = clone(estimator).fit(X, Y)
     with pytest.raises(ValueError, match="features"):
         fitted.predict(X[:, :5])
+
+
+@pytest.mark.parametrize("estimator", _small_estimators(), ids=_ids)
+def test_dataframe_fit_and_predict_emit_no_warning(estimator, multilabel_data):
+    import warnings
+
+    X, Y = multilabel_data
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    labels = pd.DataFrame(Y, columns=[f"label{j}" for j in range(Y.shape[1])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted = clone(estimator).fit(frame, labels)
+        fitted.predict(frame)
+        fitted.predict_proba(frame)
+    assert fitted.__sklearn_tags__().target_tags.multi_output

@@ -41,8 +41,8 @@ def test_pu_loss_stays_on_the_input_device():
     "network",
     [
         MLPNetwork(6, 3),
-        MultiLabelMLP(6, 3, hidden_size=8),
-        StackedViewBiLSTM([2, 4], 3, hidden_size=8),
+        MultiLabelMLP(6, 3, hidden_layer_sizes=(8,)),
+        StackedViewBiLSTM([2, 4], 3, hidden_layer_sizes=(8,)),
     ],
     ids=type,
 )

@@ -106,7 +106,7 @@ def test_correlation_alignment_matches_reference(eps):
 
 def test_zero_weights_log_zero_and_leave_projection_without_gradient():
     torch.manual_seed(0)
-    net = MultiLabelMLP(4, 3, hidden_size=8)
+    net = MultiLabelMLP(4, 3, hidden_layer_sizes=(8,))
     X, Y = torch.randn(16, 4), (torch.rand(16, 3) < 0.5).float()
     loss = HybridMultiLabelLoss.from_labels(Y.numpy(), contrastive_weight=0.0, corr_weight=0.0)
     loss(net(X), Y).backward()
@@ -184,7 +184,7 @@ def test_bilstm_over_stacked_views_learns():
     X = np.hstack(views)
     Y = np.column_stack([views[0][:, 0] > 0, views[1][:, 2] > 0, views[1][:, 3] > 0.5]).astype(int)
     clf = HybridLossMultiLabelClassifier(
-        module="bilstm", view_sizes=[4, 6], hidden_size=16, max_epochs=30, lr=1e-2,
+        module="bilstm", view_sizes=[4, 6], hidden_layer_sizes=(16,), max_epochs=30, lr=1e-2,
         random_state=0,
     ).fit(X[:200], Y[:200])
     assert isinstance(clf.net_.module_, StackedViewBiLSTM)

@@ -13,9 +13,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_losses import NoisyLabelRescaledClassifier
+from sklearn_losses._engine import DeviceDataset
 from sklearn_losses._storm._meta import (
     FeatureMemory,
-    IndexedDataset,
     StormCriterion,
     StormNet,
     gaussian_kl,
@@ -167,10 +167,10 @@ def test_rescaler_meta_gradient_matches_finite_differences(kind):
 
 def test_training_step_sets_weighted_model_gradient_and_steps_both_optimizers():
     net, (X, Y) = _tiny_net(dtype=torch.float32)
-    net.train_data_ = IndexedDataset(X.numpy(), Y.numpy())
+    net.train_data_ = DeviceDataset(X.numpy(), Y.numpy(), np.ones(len(X)), "cpu")
     net.meta_generator_ = torch.Generator().manual_seed(0)
     net.epoch_weights_ = torch.full((12, 1), float("nan"))
-    batch = torch.utils.data.default_collate(net.train_data_.__getitems__(list(range(6))))
+    batch = net.train_data_.take(torch.arange(6))
     before = [p.detach().clone() for p in net.rescaler_.parameters()]
     module_before = [p.detach().clone() for p in net.module_.parameters()]
     net.train_step(batch)

@@ -110,7 +110,7 @@ def test_pu_mlc_beats_naive_bce_on_yeast(yeast_pu):
     ).fit(X_tr, Y_pu)
     pu = PUMultiLabelClassifier(max_epochs=60, random_state=0).fit(X_tr, Y_pu)
     ablation = PUMultiLabelClassifier(
-        max_epochs=60, temperature=False, gamma=0.0, mixup=False, random_state=0
+        max_epochs=60, adaptive_temperature=False, gamma=0.0, mixup=False, random_state=0
     ).fit(X_tr, Y_pu)
     naive_map, naive_f1 = _map_f1(naive, X_te, Y_te)
     pu_map, pu_f1 = _map_f1(pu, X_te, Y_te)
@@ -152,11 +152,14 @@ def test_label_without_observed_positive(yeast_pu):
     assert clf.labels_without_positives_.tolist() == [3]
 
 
-def test_score_is_macro_roc_auc(yeast_pu):
+def test_score_is_subset_accuracy_and_ranking_scorers_work(yeast_pu):
+    from sklearn.metrics import accuracy_score, get_scorer
+
     X_tr, X_te, Y_pu, Y_te = yeast_pu
     clf = PUMultiLabelClassifier(max_epochs=3, random_state=0).fit(X_tr, Y_pu)
+    assert clf.score(X_te, Y_te) == accuracy_score(Y_te, clf.predict(X_te))
     expected = roc_auc_score(Y_te, clf.predict_proba(X_te), average="macro")
-    assert clf.score(X_te, Y_te) == pytest.approx(expected)
+    assert get_scorer("roc_auc")(clf, X_te, Y_te) == pytest.approx(expected)
 
 
 def test_loss_and_gradient_finite_when_a_label_has_no_positive_in_the_batch(batch):

@@ -10,40 +10,58 @@ from ._base import (
     Interval,
     Real,
     StrOptions,
-    TabularDataset,
-    TorchMultiLabelClassifierBase,
-    TorchNet,
-    _as_logits,
+    TorchClassifierBase,
     _fit_context,
-    _never_positive_error,
-    binarize_class_labels,
-    check_binary_indicator,
-    draw_seed,
-    is_class_label_column,
-    resolve_device,
-    seeded_torch,
+    as_logits,
+    logits_to_proba,
+    restore_on_error,
     validate_params,
 )
-from ._network import MLPNetwork
+from ._data import BatchIterator, DeviceDataset, StratifiedValidationSplit, dense_rows
+from ._device import draw_seed, resolve_device, resolve_n_threads, seeded_torch, torch_threads
+from ._net import EarlyStopping, TorchNet
+from ._network import MLPNetwork, check_hidden_layer_sizes
+from ._targets import (
+    TargetEncoding,
+    binarize_class_labels,
+    check_binary_indicator,
+    encode_targets,
+    is_class_label_column,
+    never_positive_error,
+)
+
+# The conformal wrapper still imports the error under its former name.
+_never_positive_error = never_positive_error
 
 __all__ = [
+    "BatchIterator",
+    "DeviceDataset",
+    "EarlyStopping",
     "HasMethods",
     "Integral",
     "Interval",
     "MLPNetwork",
     "Real",
     "StrOptions",
-    "TabularDataset",
-    "TorchMultiLabelClassifierBase",
+    "StratifiedValidationSplit",
+    "TargetEncoding",
+    "TorchClassifierBase",
     "TorchNet",
-    "_as_logits",
     "_fit_context",
-    "_never_positive_error",
+    "check_hidden_layer_sizes",
+    "as_logits",
     "binarize_class_labels",
     "check_binary_indicator",
+    "dense_rows",
     "draw_seed",
+    "encode_targets",
     "is_class_label_column",
+    "logits_to_proba",
+    "never_positive_error",
     "resolve_device",
+    "resolve_n_threads",
+    "restore_on_error",
     "seeded_torch",
+    "torch_threads",
     "validate_params",
 ]

@@ -1,6 +1,65 @@
 """A plain feed-forward network shared by several estimators."""
 
+from numbers import Integral
+
+import numpy as np
 from torch import nn
+
+__all__ = ["MLPNetwork", "check_hidden_layer_sizes", "hidden_stack"]
+
+
+def check_hidden_layer_sizes(hidden_layer_sizes, *, allow_empty=True):
+    """Validate ``hidden_layer_sizes`` and return it as a tuple of int.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int
+        Widths of the hidden layers, each a positive integer.
+    allow_empty : bool, default=True
+        Whether ``()`` (no hidden layer) is allowed.
+
+    Returns
+    -------
+    sizes : tuple of int
+    """
+    sizes = np.atleast_1d(np.asarray(hidden_layer_sizes, dtype=object)).ravel()
+    if not allow_empty and sizes.size == 0:
+        raise ValueError("hidden_layer_sizes needs at least one layer for this network.")
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, Integral) or size < 1:
+            raise ValueError(
+                f"hidden_layer_sizes={tuple(hidden_layer_sizes)!r} must hold positive integers "
+                f"(layer widths); got {size!r}."
+            )
+    return tuple(int(size) for size in sizes)
+
+
+def hidden_stack(n_inputs, hidden_layer_sizes, dropout):
+    """Linear + ReLU (+ dropout) layers of the given widths.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Input width.
+    hidden_layer_sizes : sequence of int
+        Width of each hidden layer.
+    dropout : float
+        Dropout probability after each hidden activation (0 for none).
+
+    Returns
+    -------
+    body : nn.Sequential
+        The layers.
+    width : int
+        Output width of ``body``.
+    """
+    layers, width = [], n_inputs
+    for size in hidden_layer_sizes:
+        layers += [nn.Linear(width, int(size)), nn.ReLU()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = int(size)
+    return nn.Sequential(*layers), width
 
 
 class MLPNetwork(nn.Module):
@@ -28,13 +87,7 @@ class MLPNetwork(nn.Module):
 
     def __init__(self, n_features, n_outputs, hidden_layer_sizes=(128, 128), dropout=0.0):
         super().__init__()
-        layers, width = [], n_features
-        for size in hidden_layer_sizes:
-            layers += [nn.Linear(width, size), nn.ReLU()]
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            width = size
-        self.body = nn.Sequential(*layers)
+        self.body, width = hidden_stack(n_features, hidden_layer_sizes, dropout)
         self.out = nn.Linear(width, n_outputs)
 
     def forward(self, X):

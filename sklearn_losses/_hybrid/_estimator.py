@@ -1,15 +1,14 @@
 """Multi-label classifier trained with the hybrid loss (Aslam et al., 2024)."""
 
 import numpy as np
-import torch
 
 from .._engine import (
     Integral,
     Interval,
     Real,
     StrOptions,
-    TorchMultiLabelClassifierBase,
-    _fit_context,
+    TorchClassifierBase,
+    check_hidden_layer_sizes,
 )
 from ._loss import HybridMultiLabelLoss
 from ._network import MultiLabelMLP, StackedViewBiLSTM
@@ -17,7 +16,7 @@ from ._network import MultiLabelMLP, StackedViewBiLSTM
 __all__ = ["HybridLossMultiLabelClassifier"]
 
 
-class HybridLossMultiLabelClassifier(TorchMultiLabelClassifierBase):
+class HybridLossMultiLabelClassifier(TorchClassifierBase):
     """Multi-label classifier with class weighting, label-correlation and
     contrastive terms, over an MLP or a Bi-LSTM across stacked embedding views.
 
@@ -34,10 +33,11 @@ class HybridLossMultiLabelClassifier(TorchMultiLabelClassifierBase):
     module : {"mlp", "bilstm"}, default="mlp"
         Network: :class:`~sklearn_losses.networks.MultiLabelMLP` or
         :class:`~sklearn_losses.networks.StackedViewBiLSTM`.
-    hidden_size : int, default=128
-        Hidden width.
+    hidden_layer_sizes : tuple of int, default=(128, 128)
+        Hidden widths of the MLP; for ``module="bilstm"`` the first entry is
+        the LSTM state size and the others the layers after it.
     dropout : float, default=0.2
-        Dropout rate.
+        Dropout after each hidden layer.
     view_sizes : sequence of int, default=None
         Widths of the stacked views for ``module="bilstm"``; they must add up to
         the number of features. None means a single view.
@@ -60,18 +60,41 @@ class HybridLossMultiLabelClassifier(TorchMultiLabelClassifierBase):
     threshold : float or array-like of shape (n_labels,), default=0.5
         Decision threshold on ``predict_proba``.
     lr : float, default=1e-3
-        AdamW learning rate.
+        AdamW learning rate; divided by 5 when the monitored loss stalls for
+        ``n_iter_no_change // 2`` epochs.
     weight_decay : float, default=1e-4
         AdamW weight decay.
-    max_epochs : int, default=60
-        Training epochs.
     batch_size : int, default=128
         Mini-batch size; the correlation and contrastive terms are computed per
         batch, so keep it at 64 or more.
+    max_epochs : int, default=200
+        Upper bound on the training epochs; the stopping rule usually ends
+        training earlier.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows (stratified per label),
+        stop when their loss stops improving and keep the best epoch's
+        weights. False, the default as in ``MLPClassifier``, stops when the
+        training loss stalls and keeps the last weights: on 300 to 700
+        training rows, holding out 10 % cost more than it saved
+        (``docs/benchmarks.md``).
+    validation_fraction : float, default=0.1
+        Share of rows held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before stopping.
+    tol : float, default=1e-4
+        Minimum decrease of the monitored loss that counts as an improvement.
+    callbacks : list of (str, skorch.callbacks.Callback), default=None
+        Extra skorch callbacks (checkpointing, logging), run after the
+        stopping rule and the learning-rate schedule.
+    warm_start : bool, default=False
+        Continue training the previous fit's network instead of starting anew.
+    n_jobs : int, default=None
+        CPU threads torch uses during ``fit`` and ``predict`` (restored
+        after). None means 1, -1 all cores.
     device : str, default="auto"
         Torch device; "auto" picks CUDA when available.
     random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling and dropout.
+        Seeds initialisation, shuffling, the validation split and dropout.
     verbose : int, default=0
         1 prints a table per epoch, 2 adds a progress bar.
 
@@ -86,7 +109,12 @@ class HybridLossMultiLabelClassifier(TorchMultiLabelClassifierBase):
     net_ : skorch.NeuralNet
         The trained skorch net.
     history_ : skorch.History
-        Per-epoch ``train_loss``, ``loss_bce``, ``loss_corr`` and ``loss_con``.
+        Per-epoch ``train_loss``, ``valid_loss`` (with early stopping),
+        ``loss_bce``, ``loss_corr`` and ``loss_con``.
+    n_epochs_ : int
+        Epochs trained.
+    best_epoch_ : int
+        Epoch whose weights were kept.
     thresholds_ : ndarray of shape (`n_labels_`,)
         Per-label thresholds used by ``predict``.
     classes_ : ndarray
@@ -112,7 +140,7 @@ class HybridLossMultiLabelClassifier(TorchMultiLabelClassifierBase):
     >>> from sklearn.datasets import make_multilabel_classification
     >>> from sklearn_losses import HybridLossMultiLabelClassifier
     >>> X, Y = make_multilabel_classification(n_samples=200, n_classes=4, random_state=0)
-    >>> clf = HybridLossMultiLabelClassifier(max_epochs=5, random_state=0).fit(X, Y)
+    >>> clf = HybridLossMultiLabelClassifier(random_state=0).fit(X, Y)
     >>> clf.predict(X[:2]).shape
     (2, 4)
     >>> sorted(k for k in clf.history_[-1] if k.startswith("loss_"))
@@ -120,9 +148,9 @@ class HybridLossMultiLabelClassifier(TorchMultiLabelClassifierBase):
     """
 
     _parameter_constraints = {
-        **TorchMultiLabelClassifierBase._parameter_constraints,
+        **TorchClassifierBase._parameter_constraints,
         "module": [StrOptions({"mlp", "bilstm"})],
-        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "view_sizes": ["array-like", None],
         "projection_size": [Interval(Integral, 1, None, closed="left")],
@@ -132,7 +160,6 @@ class HybridLossMultiLabelClassifier(TorchMultiLabelClassifierBase):
         "corr_mode": [StrOptions({"align", "smooth"})],
         "contrastive_weight": [Interval(Real, 0, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
-        "threshold": [Interval(Real, 0, 1, closed="neither"), "array-like"],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
     }
 
@@ -140,7 +167,7 @@ class HybridLossMultiLabelClassifier(TorchMultiLabelClassifierBase):
         self,
         *,
         module="mlp",
-        hidden_size=128,
+        hidden_layer_sizes=(128, 128),
         dropout=0.2,
         view_sizes=None,
         projection_size=64,
@@ -153,14 +180,21 @@ class HybridLossMultiLabelClassifier(TorchMultiLabelClassifierBase):
         threshold=0.5,
         lr=1e-3,
         weight_decay=1e-4,
-        max_epochs=60,
         batch_size=128,
+        max_epochs=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        callbacks=None,
+        warm_start=False,
+        n_jobs=None,
         device="auto",
         random_state=None,
         verbose=0,
     ):
         self.module = module
-        self.hidden_size = hidden_size
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
         self.view_sizes = view_sizes
         self.projection_size = projection_size
@@ -173,8 +207,15 @@ class HybridLossMultiLabelClassifier(TorchMultiLabelClassifierBase):
         self.threshold = threshold
         self.lr = lr
         self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
         self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.n_jobs = n_jobs
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -192,15 +233,22 @@ class HybridLossMultiLabelClassifier(TorchMultiLabelClassifierBase):
 
     def _build_module(self, n_features, n_outputs):
         common = dict(
-            hidden_size=self.hidden_size,
+            hidden_layer_sizes=check_hidden_layer_sizes(self.hidden_layer_sizes, allow_empty=False),
             dropout=self.dropout,
             projection_size=self.projection_size,
         )
+        self.view_sizes_ = self._resolve_views(n_features)
         if self.module == "bilstm":
             return StackedViewBiLSTM(self.view_sizes_, n_outputs, **common)
         return MultiLabelMLP(n_features, n_outputs, **common)
 
-    def _build_criterion(self, Y, weight):
+    def _build_criterion(self, Y, sample_weight):
+        reference = HybridMultiLabelLoss.from_labels(
+            Y, class_weight=self.pos_weighting, max_pos_weight=self.max_pos_weight,
+            corr_weight=0.0,
+        )
+        self.pos_weight_ = reference.pos_weight.numpy().astype(np.float64)
+        self.label_correlation_ = reference.label_correlation.numpy().astype(np.float64)
         return HybridMultiLabelLoss(
             self.pos_weight_,
             self.label_correlation_,
@@ -209,35 +257,3 @@ class HybridLossMultiLabelClassifier(TorchMultiLabelClassifierBase):
             contrastive_weight=self.contrastive_weight,
             temperature=self.temperature,
         )
-
-    def _optimizer(self):
-        return torch.optim.AdamW, {"weight_decay": self.weight_decay}
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the network with the hybrid loss.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
-            Training data; sparse input is densified one batch at a time.
-        y : array-like of shape (n_samples, n_labels) or (n_samples,)
-            0/1 label indicator matrix, or 1-D class labels (one-hot encoded).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights of the BCE term.
-
-        Returns
-        -------
-        self : object
-            Fitted estimator.
-        """
-        X, Y, sample_weight = self._validate_fit_data(X, y, sample_weight)
-        self.view_sizes_ = self._resolve_views(X.shape[1])
-        reference = HybridMultiLabelLoss.from_labels(
-            Y, class_weight=self.pos_weighting, max_pos_weight=self.max_pos_weight,
-            corr_weight=0.0,
-        )
-        self.pos_weight_ = reference.pos_weight.numpy().astype(np.float64)
-        self.label_correlation_ = reference.label_correlation.numpy().astype(np.float64)
-        self._set_thresholds(Y)
-        return self._fit_torch(X, Y, sample_weight)

@@ -4,17 +4,17 @@ embedding views, both returning ``(logits, projection)``."""
 import torch
 from torch import nn
 
+from .._engine._network import hidden_stack
+
 __all__ = ["MultiLabelMLP", "StackedViewBiLSTM"]
 
 
-def _projection_head(hidden_size, projection_size):
-    return nn.Sequential(
-        nn.Linear(hidden_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, projection_size)
-    )
+def _projection_head(width, projection_size):
+    return nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, projection_size))
 
 
 class MultiLabelMLP(nn.Module):
-    """Two-layer MLP with a label head and a projection head.
+    """MLP with a label head and a projection head.
 
     Parameters
     ----------
@@ -22,10 +22,10 @@ class MultiLabelMLP(nn.Module):
         Input width.
     n_outputs : int
         Number of labels.
-    hidden_size : int, default=128
-        Width of both hidden layers.
+    hidden_layer_sizes : tuple of int, default=(128, 128)
+        Widths of the hidden layers (at least one).
     dropout : float, default=0.2
-        Dropout after the first hidden layer.
+        Dropout after each hidden layer.
     projection_size : int, default=64
         Width of the projection used by the contrastive term.
 
@@ -37,17 +37,12 @@ class MultiLabelMLP(nn.Module):
     ((4, 3), (4, 64))
     """
 
-    def __init__(self, n_features, n_outputs, hidden_size=128, dropout=0.2, projection_size=64):
+    def __init__(self, n_features, n_outputs, hidden_layer_sizes=(128, 128), dropout=0.2,
+                 projection_size=64):
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Linear(n_features, hidden_size),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden_size, hidden_size),
-            nn.ReLU(),
-        )
-        self.head = nn.Linear(hidden_size, n_outputs)
-        self.projection = _projection_head(hidden_size, projection_size)
+        self.body, width = hidden_stack(n_features, hidden_layer_sizes, dropout)
+        self.head = nn.Linear(width, n_outputs)
+        self.projection = _projection_head(width, projection_size)
 
     def forward(self, X):
         """Return ``(logits, projection)`` for a batch ``X``."""
@@ -59,9 +54,9 @@ class StackedViewBiLSTM(nn.Module):
     """Bi-LSTM reading stacked embedding views as a sequence.
 
     The columns of ``X`` are split into views (e.g. the sentence embeddings of
-    several encoders, concatenated); each view is projected to ``hidden_size``
+    several encoders, concatenated); each view is projected to the LSTM width
     by its own linear layer and is one time step of a one-layer bidirectional
-    LSTM. The last forward and backward states feed a fully connected layer,
+    LSTM. The last forward and backward states feed fully connected layers,
     then the label and projection heads.
 
     Parameters
@@ -70,34 +65,36 @@ class StackedViewBiLSTM(nn.Module):
         Width of each view, in column order; they must add up to the input width.
     n_outputs : int
         Number of labels.
-    hidden_size : int, default=128
-        LSTM state size (per direction) and view projection width.
+    hidden_layer_sizes : tuple of int, default=(128, 128)
+        The first entry is the LSTM state size (per direction) and the view
+        projection width; the others are the widths of the fully connected
+        layers after the LSTM (one layer of the first width when there are
+        no others).
     dropout : float, default=0.2
-        Dropout after the fully connected layer.
+        Dropout after each fully connected layer.
     projection_size : int, default=64
         Width of the projection used by the contrastive term.
 
     Examples
     --------
     >>> import torch
-    >>> net = StackedViewBiLSTM([4, 6], n_outputs=3, hidden_size=8)
+    >>> net = StackedViewBiLSTM([4, 6], n_outputs=3, hidden_layer_sizes=(8,))
     >>> logits, z = net(torch.randn(5, 10))
     >>> tuple(logits.shape)
     (5, 3)
     """
 
-    def __init__(self, view_sizes, n_outputs, hidden_size=128, dropout=0.2, projection_size=64):
+    def __init__(self, view_sizes, n_outputs, hidden_layer_sizes=(128, 128), dropout=0.2,
+                 projection_size=64):
         super().__init__()
+        sizes = [int(h) for h in hidden_layer_sizes]
+        state = sizes[0]
         self.view_sizes = [int(v) for v in view_sizes]
-        self.view_projections = nn.ModuleList(
-            nn.Linear(size, hidden_size) for size in self.view_sizes
-        )
-        self.lstm = nn.LSTM(hidden_size, hidden_size, batch_first=True, bidirectional=True)
-        self.fc = nn.Sequential(
-            nn.Linear(2 * hidden_size, hidden_size), nn.ReLU(), nn.Dropout(dropout)
-        )
-        self.head = nn.Linear(hidden_size, n_outputs)
-        self.projection = _projection_head(hidden_size, projection_size)
+        self.view_projections = nn.ModuleList(nn.Linear(size, state) for size in self.view_sizes)
+        self.lstm = nn.LSTM(state, state, batch_first=True, bidirectional=True)
+        self.fc, width = hidden_stack(2 * state, sizes[1:] or sizes, dropout)
+        self.head = nn.Linear(width, n_outputs)
+        self.projection = _projection_head(width, projection_size)
 
     def forward(self, X):
         """Return ``(logits, projection)`` for a batch ``X``."""

@@ -3,27 +3,27 @@
 import warnings
 
 import numpy as np
-import skorch
 import torch
-from sklearn.metrics import roc_auc_score
 
 from .._engine import (
+    Integral,
     Interval,
+    MLPNetwork,
     Real,
     StrOptions,
-    TorchMultiLabelClassifierBase,
+    TorchClassifierBase,
     TorchNet,
-    _fit_context,
-    _never_positive_error,
+    check_hidden_layer_sizes,
+    never_positive_error,
 )
-from .._engine import MLPNetwork
 from ._loss import PUMLCLoss, pumlc_mixup_penalty
 
 __all__ = ["PUMultiLabelClassifier"]
 
 
 class _PUNet(TorchNet):
-    """skorch net adding the MixUp penalty, which needs the module, per step."""
+    """skorch net adding VPU's MixUp penalty, which needs the module and the
+    inputs, to the training loss."""
 
     def __init__(self, *args, mixup=True, mixup_alpha=0.3, mixup_weight=1.0, **kwargs):
         super().__init__(*args, **kwargs)
@@ -31,22 +31,16 @@ class _PUNet(TorchNet):
         self.mixup_alpha = mixup_alpha
         self.mixup_weight = mixup_weight
 
-    def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
-        Xi, yi = skorch.dataset.unpack_data(batch)
-        Xi = skorch.utils.to_tensor(Xi, device=self.device)
-        y_pred = self.infer(Xi, **fit_params)
-        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        if self.mixup:
-            targets = skorch.utils.to_tensor(yi["y"], device=self.device)
-            penalty = pumlc_mixup_penalty(self.module_, Xi, y_pred, targets, self.mixup_alpha)
-            self.history.record_batch("loss_mixup", float(penalty.detach()))
+    def loss_terms(self, y_pred, y_true, X=None, training=False):
+        loss, terms = super().loss_terms(y_pred, y_true, X=X, training=training)
+        if training and self.mixup:
+            penalty = pumlc_mixup_penalty(self.module_, X, y_pred, y_true["y"], self.mixup_alpha)
+            terms["loss_mixup"] = penalty
             loss = loss + self.mixup_weight * penalty
-        loss.backward()
-        return {"loss": loss, "y_pred": y_pred}
+        return loss, terms
 
 
-class PUMultiLabelClassifier(TorchMultiLabelClassifierBase):
+class PUMultiLabelClassifier(TorchClassifierBase):
     """Multi-label classifier learnt from positive and unlabeled labels (PU-MLC).
 
     Only entries equal to 1 are trusted, as observed positives; 0 (and -1 or
@@ -65,7 +59,7 @@ class PUMultiLabelClassifier(TorchMultiLabelClassifierBase):
         Adaptive temperature scale.
     gamma : float, default=0.85
         Adaptive re-balancing exponent (0 switches re-balancing off).
-    temperature : bool, default=True
+    adaptive_temperature : bool, default=True
         Use the adaptive temperature (False for ablations only).
     mixup : bool, default=True
         Add the MixUp consistency penalty (one extra forward pass per batch).
@@ -79,19 +73,42 @@ class PUMultiLabelClassifier(TorchMultiLabelClassifierBase):
     on_missing_positives : {"raise", "warn"}, default="raise"
         What to do with a label that has no observed positive: raise a
         ValueError naming it, or warn, keep it and predict about 0 for it.
-    max_epochs : int, default=60
-        Training epochs.
     batch_size : int, default=128
-        Mini-batch size. The loss uses batch statistics, so keep it at 64 or
-        more; a ragged last batch is dropped.
+        Mini-batch size, at least 2. The loss uses batch statistics, so keep it
+        at 64 or more; a ragged last batch is dropped.
     lr : float, default=1e-3
-        Adam learning rate.
+        Adam learning rate; divided by 5 when the monitored loss stalls for
+        ``n_iter_no_change // 2`` epochs.
     weight_decay : float, default=1e-4
         Adam weight decay.
+    max_epochs : int, default=200
+        Upper bound on the training epochs; the stopping rule usually ends
+        training earlier.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows (stratified by observed
+        positives), stop when their PU risk stops improving and keep the best
+        epoch's weights. False, the default as in ``MLPClassifier``, stops
+        when the training PU risk stalls: the held-out risk of a few hundred
+        rows was too noisy a guide (``docs/benchmarks.md``).
+    validation_fraction : float, default=0.1
+        Share of rows held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before stopping.
+    tol : float, default=1e-4
+        Minimum decrease of the monitored loss that counts as an improvement.
+    callbacks : list of (str, skorch.callbacks.Callback), default=None
+        Extra skorch callbacks, run after the stopping rule and the
+        learning-rate schedule.
+    warm_start : bool, default=False
+        Continue training the previous fit's network instead of starting anew.
+    n_jobs : int, default=None
+        CPU threads torch uses during ``fit`` and ``predict`` (restored
+        after). None means 1, -1 all cores.
     device : str, default="auto"
         Torch device; "auto" picks CUDA when available.
     random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling and the MixUp draws.
+        Seeds initialisation, shuffling, the validation split and the MixUp
+        draws.
     verbose : int, default=0
         1 prints a table per epoch, 2 adds a progress bar.
 
@@ -112,8 +129,12 @@ class PUMultiLabelClassifier(TorchMultiLabelClassifierBase):
     net_ : skorch.NeuralNet
         The trained skorch net.
     history_ : skorch.History
-        Per-epoch ``train_loss``, ``loss_positive``, ``loss_unlabeled`` and
-        ``loss_mixup``.
+        Per-epoch ``train_loss``, ``valid_loss`` (with early stopping),
+        ``loss_positive``, ``loss_unlabeled`` and ``loss_mixup`` (with MixUp).
+    n_epochs_ : int
+        Epochs trained.
+    best_epoch_ : int
+        Epoch whose weights were kept.
     thresholds_ : ndarray of shape (`n_labels_`,)
         Per-label thresholds used by ``predict``.
     classes_ : ndarray
@@ -129,12 +150,12 @@ class PUMultiLabelClassifier(TorchMultiLabelClassifierBase):
 
     Notes
     -----
-    ``score`` is the macro ROC-AUC. Under SCAR labelling, the AUC measured on PU
-    labels grows with the AUC on true labels, so ``GridSearchCV`` on PU labels
-    selects sensibly. With very few observed positives per label (about 30 on
-    scene at 10% kept) long training overfits them: fewer epochs did better
-    there, and there is no early stopping. The paper's image-specific
-    local-global convolution is not included.
+    ``score`` is subset accuracy, as for every estimator here. To select
+    models on PU labels, score with a ranking metric instead, e.g.
+    ``GridSearchCV(..., scoring="roc_auc_ovr")`` or macro average precision:
+    under SCAR labelling the ranking measured on PU labels grows with the
+    ranking on true labels. The paper's image-specific local-global
+    convolution is not included.
 
     References
     ----------
@@ -149,7 +170,7 @@ class PUMultiLabelClassifier(TorchMultiLabelClassifierBase):
     >>> from sklearn_losses.noise import make_positive_unlabeled
     >>> X, Y = make_multilabel_classification(n_samples=300, n_classes=4, random_state=0)
     >>> Y_pu, _ = make_positive_unlabeled(Y, keep_positive=0.3, random_state=0)
-    >>> clf = PUMultiLabelClassifier(max_epochs=5, random_state=0).fit(X, Y_pu)
+    >>> clf = PUMultiLabelClassifier(random_state=0).fit(X, Y_pu)
     >>> clf.predict(X[:2]).shape
     (2, 4)
     """
@@ -158,16 +179,16 @@ class PUMultiLabelClassifier(TorchMultiLabelClassifierBase):
     _require_positive_labels = False
 
     _parameter_constraints = {
-        **TorchMultiLabelClassifierBase._parameter_constraints,
+        **TorchClassifierBase._parameter_constraints,
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
         "hidden_layer_sizes": ["array-like"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "gamma": [Interval(Real, 0, None, closed="left")],
-        "temperature": ["boolean"],
+        "adaptive_temperature": ["boolean"],
         "mixup": ["boolean"],
         "mixup_alpha": [Interval(Real, 0, None, closed="neither")],
         "mixup_weight": [Interval(Real, 0, None, closed="left")],
-        "threshold": [Interval(Real, 0, 1, closed="neither"), "array-like"],
         "on_missing_positives": [StrOptions({"raise", "warn"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
     }
@@ -179,16 +200,23 @@ class PUMultiLabelClassifier(TorchMultiLabelClassifierBase):
         dropout=0.0,
         alpha=2.0,
         gamma=0.85,
-        temperature=True,
+        adaptive_temperature=True,
         mixup=True,
         mixup_alpha=0.3,
         mixup_weight=1.0,
         threshold=0.5,
         on_missing_positives="raise",
-        max_epochs=60,
         batch_size=128,
         lr=1e-3,
         weight_decay=1e-4,
+        max_epochs=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        callbacks=None,
+        warm_start=False,
+        n_jobs=None,
         device="auto",
         random_state=None,
         verbose=0,
@@ -197,16 +225,23 @@ class PUMultiLabelClassifier(TorchMultiLabelClassifierBase):
         self.dropout = dropout
         self.alpha = alpha
         self.gamma = gamma
-        self.temperature = temperature
+        self.adaptive_temperature = adaptive_temperature
         self.mixup = mixup
         self.mixup_alpha = mixup_alpha
         self.mixup_weight = mixup_weight
         self.threshold = threshold
         self.on_missing_positives = on_missing_positives
-        self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.n_jobs = n_jobs
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -214,11 +249,11 @@ class PUMultiLabelClassifier(TorchMultiLabelClassifierBase):
     _net_class = _PUNet
 
     def _build_module(self, n_features, n_outputs):
-        sizes = tuple(int(h) for h in np.ravel(self.hidden_layer_sizes))
+        sizes = check_hidden_layer_sizes(self.hidden_layer_sizes)
         return MLPNetwork(n_features, n_outputs, hidden_layer_sizes=sizes, dropout=self.dropout)
 
-    def _build_criterion(self, Y, weight):
-        return PUMLCLoss(alpha=self.alpha, gamma=self.gamma, temperature=self.temperature)
+    def _build_criterion(self, Y, sample_weight):
+        return PUMLCLoss(alpha=self.alpha, gamma=self.gamma, temperature=self.adaptive_temperature)
 
     def _optimizer(self):
         return torch.optim.Adam, {"weight_decay": self.weight_decay}
@@ -227,11 +262,17 @@ class PUMultiLabelClassifier(TorchMultiLabelClassifierBase):
         return {
             # The loss uses batch statistics: a ragged last batch of a few rows
             # would give noisy temperatures and re-balancing factors.
-            "iterator_train__drop_last": n_samples > self.batch_size,
+            "iterator_train__drop_last": True,
             "mixup": self.mixup,
             "mixup_alpha": self.mixup_alpha,
             "mixup_weight": self.mixup_weight,
         }
+
+    def _prepare_targets(self, Y):
+        observed = np.nan_to_num(Y, nan=0.0) == 1
+        self._check_observed_positives(observed)
+        self.observed_positive_rate_ = observed.mean(axis=0)
+        return observed.astype(np.float32)
 
     def _check_observed_positives(self, observed):
         missing = np.flatnonzero(observed.sum(axis=0) == 0)
@@ -240,67 +281,17 @@ class PUMultiLabelClassifier(TorchMultiLabelClassifierBase):
             return
         names = [self.label_names_[j] for j in missing]
         if self.on_missing_positives == "raise":
-            raise _never_positive_error(names)
+            raise never_positive_error(names)
         warnings.warn(
             f"Label(s) {names[:10]} have no observed positive; they are kept and "
             "predicted with probability close to 0.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit on positive-unlabeled (or partial) labels.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
-            Training data; sparse input is densified one batch at a time.
-        y : array-like of shape (n_samples, n_labels) or (n_samples,)
-            1 = observed positive; 0, -1 or NaN = unlabeled. A 1-D ``y`` holds
-            class labels (one-hot encoded, all observed).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights of the loss's means.
-
-        Returns
-        -------
-        self : object
-            Fitted estimator.
-        """
-        X, Y, sample_weight = self._validate_fit_data(X, y, sample_weight)
-        observed = np.nan_to_num(Y, nan=0.0) == 1
-        self._check_observed_positives(observed)
-        self._set_thresholds(Y)
-        self._fit_torch(X, observed.astype(np.float32), sample_weight)
-        self.observed_positive_rate_ = observed.mean(axis=0)
-        self.label_prior_ = self.predict_proba(X).mean(axis=0) if self.multilabel_ else None
-        if self.multilabel_:
-            self.propensity_ = self.observed_positive_rate_ / np.maximum(self.label_prior_, 1e-12)
-        return self
-
-    def score(self, X, y, sample_weight=None):
-        """Macro ROC-AUC of ``predict_proba`` against ``y``.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
-            Test data.
-        y : array-like of shape (n_samples, n_labels) or (n_samples,)
-            Labels; unknown entries (-1, NaN) count as unlabeled (0).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
-
-        Returns
-        -------
-        score : float
-            Macro ROC-AUC over labels with both values present.
-        """
-        proba = self.predict_proba(X)
+    def _after_fit(self, X, Y):
         if not self.multilabel_:
-            return super().score(X, y, sample_weight=sample_weight)
-        Y = np.nan_to_num(np.asarray(y, dtype=np.float64), nan=0.0) == 1
-        usable = (Y.min(axis=0) == 0) & (Y.max(axis=0) == 1)
-        if not usable.any():
-            raise ValueError("score needs at least one label with both 0s and 1s in y.")
-        return roc_auc_score(Y[:, usable], proba[:, usable], average="macro",
-                             sample_weight=sample_weight)
+            self.label_prior_ = self.propensity_ = None
+            return
+        self.label_prior_ = self._proba_from_logits(self._forward(X)).mean(axis=0)
+        self.propensity_ = self.observed_positive_rate_ / np.maximum(self.label_prior_, 1e-12)

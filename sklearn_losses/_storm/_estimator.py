@@ -5,29 +5,27 @@ import copy
 import numpy as np
 import pandas as pd
 import torch
-from scipy.special import softmax
-from sklearn.utils.validation import check_is_fitted
 
 from .._engine import (
     Integral,
     Interval,
+    MLPNetwork,
     Real,
     StrOptions,
-    TabularDataset,
-    TorchMultiLabelClassifierBase,
-    _as_logits,
+    TorchClassifierBase,
     _fit_context,
-    draw_seed,
-    resolve_device,
-    seeded_torch,
+    as_logits,
+    check_hidden_layer_sizes,
+    dense_rows,
+    resolve_n_threads,
+    torch_threads,
 )
-from .._engine import MLPNetwork
-from ._meta import IndexedDataset, StormCriterion, StormNet
+from ._meta import StormCriterion, StormNet
 
 __all__ = ["NoisyLabelRescaledClassifier"]
 
 
-class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
+class NoisyLabelRescaledClassifier(TorchClassifierBase):
     """Neural classifier that learns per-sample loss weights against label noise.
 
     STORM [1]_ trains a small rescaler network next to the classifier. For each
@@ -56,10 +54,9 @@ class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
         Dropout of the default network. For a network without dropout layers
         this rate is applied to the inputs of the extra passes, so that the
         passes differ.
-    max_epochs : int, default=10
-        Training epochs.
     batch_size : int, default=32
-        Rows per training batch and per meta batch.
+        Rows per training batch and per meta batch (capped at the number of
+        rows).
     lr : float, default=1e-3
         Learning rate of the classifier's optimizer.
     optimizer : torch optimizer class, default=torch.optim.Adam
@@ -84,14 +81,35 @@ class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
     weight_granularity : {"auto", "sample", "label"}, default="auto"
         For multi-label targets: one weight per row ("sample", mean BCE) or
         per (row, label) ("label"). ``"auto"`` is "label".
-    threshold : float, default=0.5
+    threshold : float or array-like of shape (n_labels,), default=0.5
         Probability threshold of ``predict`` for multi-label targets.
+    max_epochs : int, default=10
+        Upper bound on the training epochs.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and stop when their
+        (noisy-label) loss stops improving, keeping the best epoch's weights;
+        held-out rows get no learnt weight (NaN). Off by default: on noisy
+        labels a falling validation loss also rewards fitting the noise, and
+        the meta-learnt weights already limit memorisation.
+    validation_fraction : float, default=0.1
+        Share of rows held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before stopping.
+    tol : float, default=1e-4
+        Minimum decrease of the monitored loss that counts as an improvement.
+    callbacks : list of (str, skorch.callbacks.Callback), default=None
+        Extra skorch callbacks.
+    warm_start : bool, default=False
+        Continue training the previous fit's network instead of starting anew.
+    n_jobs : int, default=None
+        CPU threads torch uses during ``fit`` and ``predict`` (restored
+        after). None means 1, -1 all cores.
     device : str, default="auto"
         Torch device; "auto" picks CUDA when available.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling, dropout and meta batches.
     verbose : int, default=0
-        skorch verbosity.
+        1 prints a table per epoch, 2 adds a progress bar.
 
     Attributes
     ----------
@@ -126,6 +144,10 @@ class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
         Device used.
     thresholds_ : ndarray of shape (n_labels,)
         Per-label thresholds used by ``predict``.
+    n_epochs_ : int
+        Epochs trained.
+    best_epoch_ : int
+        Epoch whose weights were kept.
 
     See Also
     --------
@@ -155,7 +177,7 @@ class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
     """
 
     _parameter_constraints = {
-        **TorchMultiLabelClassifierBase._parameter_constraints,
+        **TorchClassifierBase._parameter_constraints,
         "module": [None, callable],
         "hidden_layer_sizes": ["array-like"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -168,7 +190,6 @@ class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
         "class_separation": ["boolean"],
         "meta_loss_rescaling": ["boolean"],
         "weight_granularity": [StrOptions({"auto", "sample", "label"})],
-        "threshold": [Interval(Real, 0, 1, closed="neither")],
     }
     _net_class = StormNet
 
@@ -178,7 +199,6 @@ class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
         module=None,
         hidden_layer_sizes=(256,),
         dropout=0.1,
-        max_epochs=10,
         batch_size=32,
         lr=1e-3,
         optimizer=torch.optim.Adam,
@@ -191,6 +211,14 @@ class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
         meta_loss_rescaling=True,
         weight_granularity="auto",
         threshold=0.5,
+        max_epochs=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        callbacks=None,
+        warm_start=False,
+        n_jobs=None,
         device="auto",
         random_state=None,
         verbose=0,
@@ -198,7 +226,6 @@ class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
         self.module = module
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
-        self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
@@ -211,6 +238,14 @@ class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
         self.meta_loss_rescaling = meta_loss_rescaling
         self.weight_granularity = weight_granularity
         self.threshold = threshold
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.n_jobs = n_jobs
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -219,7 +254,8 @@ class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
     def _build_module(self, n_features, n_outputs):
         if self.module is None:
             return MLPNetwork(
-                n_features, n_outputs, tuple(self.hidden_layer_sizes), self.dropout
+                n_features, n_outputs, check_hidden_layer_sizes(self.hidden_layer_sizes),
+                self.dropout,
             )
         if isinstance(self.module, torch.nn.Module):
             return copy.deepcopy(self.module)
@@ -245,6 +281,8 @@ class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
         return self.optimizer, {}
 
     # ---- fit ------------------------------------------------------------ #
+    _softmax_classes = True
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit the classifier and learn a weight for every training sample.
@@ -264,14 +302,9 @@ class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
         self : object
             Fitted estimator.
         """
-        X, Y, sample_weight = self._validate_fit_data(X, y, None)
-        self._set_thresholds(Y)
-        self.device_ = resolve_device(self.device)
-        seed = draw_seed(self.random_state)
-        with seeded_torch(seed, self.device_):
-            self.net_ = self._make_net(X.shape[1], Y, sample_weight, seed)
-            self.net_.fit(IndexedDataset(X, Y, sample_weight), y=None)
-        self.history_ = self.net_.history
+        return self._fit(X, y, None)
+
+    def _after_fit(self, X, Y):
         self.rescaler_ = self.net_.rescaler_
         history = np.stack(self.net_.weight_history_).astype(np.float64)
         del self.net_.weight_history_
@@ -280,7 +313,6 @@ class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
         self.sample_weight_history_ = history
         self.sample_weights_ = history[-1]
         self.label_issues_ = self._label_issues(X, Y)
-        return self
 
     def _net_kwargs(self, n_samples):
         return {
@@ -294,7 +326,7 @@ class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
 
     def _label_issues(self, X, Y):
         weights = self.sample_weights_
-        predicted = self.predict(X)
+        predicted = self._labels(self._proba_from_logits(self._forward(X)))
         if self.multilabel_ and weights.ndim == 1:
             # One weight per row: labels as lists of positive label indices,
             # cleanlab's multi-label format.
@@ -323,39 +355,15 @@ class NoisyLabelRescaledClassifier(TorchMultiLabelClassifierBase):
         })
 
     # ---- inference ------------------------------------------------------ #
-    def _logits(self, X):
+    def _forward(self, X):
         # float64 inference: in float32, BLAS kernels chosen by batch shape move
         # a row's logits by about 1 ulp, so predictions would depend on which
         # other rows are predicted with it (check_methods_subset_invariance).
-        X = self._check_fitted_X(X)
         net = self.net_
         module = copy.deepcopy(net.module_).double().eval()
-        rows = TabularDataset(X)
         out = []
-        # Batches are sliced by hand: a DataLoader iterator draws a seed from
-        # the global torch RNG, and predicting must leave it untouched.
-        with torch.inference_mode():
-            for batch in np.array_split(np.arange(X.shape[0]), -(-X.shape[0] // net.batch_size)):
-                Xi = torch.as_tensor(rows._rows(batch))
-                logits = _as_logits(module(Xi.to(device=net.device, dtype=torch.float64)))
-                out.append(logits.cpu())
-        return torch.cat(out).numpy()
-
-    def predict_proba(self, X):
-        """Class or label probabilities.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes) or (n_samples, n_labels)
-            Softmax probabilities over ``classes_`` for a multi-class target
-            (the model is trained with softmax cross-entropy), else sigmoids.
-        """
-        check_is_fitted(self, "net_")
-        if self.multilabel_ or self.n_labels_ == 1:
-            return super().predict_proba(X)
-        return softmax(self._logits(X), axis=1)
+        with torch_threads(resolve_n_threads(self.n_jobs)), torch.inference_mode():
+            for rows in np.array_split(np.arange(X.shape[0]), -(-X.shape[0] // net.batch_size)):
+                Xi = torch.from_numpy(dense_rows(X, rows)).to(net.device, torch.float64)
+                out.append(as_logits(module(Xi)))
+        return torch.cat(out).cpu().numpy()

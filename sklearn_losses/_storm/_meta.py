@@ -11,13 +11,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from skorch.dataset import unpack_data
-from skorch.utils import TeeGenerator, to_tensor
+from skorch.utils import TeeGenerator
 from torch import nn
 from torch.func import functional_call
 
-from .._engine import TabularDataset, TorchNet, _as_logits
+from .._engine import TorchNet, as_logits
 
-__all__ = ["LossRescalerNetwork", "StormCriterion", "StormNet", "IndexedDataset"]
+__all__ = ["LossRescalerNetwork", "StormCriterion", "StormNet"]
 
 N_FEATURES = 19
 _BN_EPS = 1e-5
@@ -335,7 +335,7 @@ class StormCriterion(nn.Module):
         return loss, conf, correct
 
     def forward(self, y_pred, y, weight=None):
-        loss = self.unit_losses(_as_logits(y_pred), y)[0].sum(1)
+        loss = self.unit_losses(as_logits(y_pred), y)[0].sum(1)
         if weight is None:
             return loss.mean()
         return (weight * loss).sum() / weight.sum()
@@ -344,17 +344,6 @@ class StormCriterion(nn.Module):
 # --------------------------------------------------------------------------- #
 # data and net
 # --------------------------------------------------------------------------- #
-class IndexedDataset(TabularDataset):
-    """``TabularDataset`` whose targets also carry the row index (``"idx"``)."""
-
-    def __getitems__(self, indices):
-        # A plain list: the row dicts gain "idx", which the batch arrays lack.
-        items = list(super().__getitems__(indices))
-        for (_, target), i in zip(items, indices):
-            target["idx"] = int(i)
-        return items
-
-
 def _has_dropout(module):
     return any(isinstance(m, nn.modules.dropout._DropoutNd) for m in module.modules())
 
@@ -451,7 +440,7 @@ class StormNet(TorchNet):
         self.history.record("mean_weight", float(np.nanmean(weights)))
         # Per noisy class (per label for multi-label): a class whose weights
         # all collapse is being silenced (spec pitfall), visible here.
-        criterion, Y = self.criterion_, self.train_data_.Y
+        criterion, Y = self.criterion_, self.train_data_.Y_host
         if criterion.per_label:
             per_class = np.nanmean(weights, axis=0)
         elif criterion.kind == "multilabel":
@@ -479,9 +468,8 @@ class StormNet(TorchNet):
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        X = to_tensor(Xi, device=self.device)
-        Y = to_tensor(yi["y"], device=self.device)
+        X, yi = unpack_data(batch)
+        Y = yi["y"]
         Xv, Yv = self._meta_batch()
         step = self.meta_objective(X, Y, Xv, Yv)
         rescaler_params = list(self.rescaler_.parameters())
@@ -492,7 +480,7 @@ class StormNet(TorchNet):
         # re-evaluated after its update) and the persistent optimizer.
         for p, g in zip(self.module_.parameters(), step["grads"]):
             p.grad = g.detach()
-        self.epoch_weights_[to_tensor(yi["idx"], device=self.device)] = step["weights"].detach()
+        self.epoch_weights_[yi["idx"]] = step["weights"].detach()
         return {"loss": step["inner"].detach(), "y_pred": step["logits"].detach()}
 
     def meta_objective(self, X, Y, Xv, Yv):
@@ -542,7 +530,7 @@ class StormNet(TorchNet):
         """
         criterion = self.criterion_
         saved = {k: b.clone() for k, b in self.module_.named_buffers()} if lookahead else None
-        logits = _as_logits(functional_call(self.module_, params, (X,)))
+        logits = as_logits(functional_call(self.module_, params, (X,)))
         loss, conf, correct = criterion.unit_losses(logits, Y)
         passes = [(loss.detach(), conf, correct)]
         if saved is None:
@@ -550,7 +538,7 @@ class StormNet(TorchNet):
         with torch.no_grad():
             for _ in range(self.n_forward_passes - 1):
                 Xg = F.dropout(X, self.input_dropout_) if self.input_dropout_ else X
-                extra = _as_logits(functional_call(self.module_, params, (Xg,)))
+                extra = as_logits(functional_call(self.module_, params, (Xg,)))
                 passes.append(criterion.unit_losses(extra, Y))
         for k, b in self.module_.named_buffers():
             b.copy_(saved[k])
@@ -565,9 +553,10 @@ class StormNet(TorchNet):
         return logits, loss, weights.view_as(loss)
 
     def _meta_batch(self):
+        # Never more rows than the data holds: a huge batch_size on a small
+        # set would otherwise allocate batch_size rows for nothing.
         n = len(self.train_data_)
-        idx = torch.randint(n, (self.batch_size,), generator=self.meta_generator_)
-        items = self.train_data_.__getitems__(idx.tolist())
-        Xv, yv = torch.utils.data.default_collate(items)
-        return to_tensor(Xv, device=self.device), to_tensor(yv["y"], device=self.device)
+        idx = torch.randint(n, (min(self.batch_size, n),), generator=self.meta_generator_)
+        Xv, yv = self.train_data_.take(idx.to(self.device))
+        return Xv, yv["y"]
 

@@ -1,0 +1,181 @@
+"""Training data held as tensors, batched by index, and the validation split.
+
+Dense features are placed on the training device once and batches are
+gathered there with an index tensor: no per-row Python objects, no DataLoader
+worker, no host-device copy per batch. Sparse features stay a CSR matrix on
+the host and only the rows of a batch are densified.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
+__all__ = ["BatchIterator", "DeviceDataset", "StratifiedValidationSplit", "dense_rows"]
+
+
+def dense_rows(X, rows):
+    """Rows ``rows`` of a dense array or CSR matrix, as float32 ndarray.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        Features.
+    rows : ndarray of int
+        Row indices.
+
+    Returns
+    -------
+    block : ndarray of shape (len(rows), n_features), dtype float32
+    """
+    block = X[rows]
+    if sp.issparse(block):
+        block = block.toarray()
+    return np.asarray(block, dtype=np.float32)
+
+
+class DeviceDataset(torch.utils.data.Dataset):
+    """Features, targets and sample weights of a fit, as tensors on ``device``.
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n_samples, n_features)
+        Features; dense ones are copied to ``device`` once.
+    Y : ndarray of shape (n_samples, n_outputs)
+        Training targets.
+    sample_weight : ndarray of shape (n_samples,)
+        Per-sample weights.
+    device : str
+        Training device.
+
+    Attributes
+    ----------
+    Y_host : ndarray
+        ``Y`` on the host, for stratified splitting and per-label summaries.
+    """
+
+    def __init__(self, X, Y, sample_weight, device):
+        self.device = device
+        self.sparse = sp.issparse(X)
+        self.X = X.tocsr() if self.sparse else _to_device(X, device)
+        self.Y_host = np.asarray(Y, dtype=np.float32)
+        self.Y = _to_device(self.Y_host, device)
+        self.w = _to_device(np.asarray(sample_weight, dtype=np.float32), device)
+        self.row_ids = torch.arange(len(self.Y_host), device=device)
+
+    def __len__(self):
+        return self.Y.shape[0]
+
+    def __getitem__(self, i):
+        # Only for tools that index a dataset row by row; training never does.
+        return self.take(torch.as_tensor([i], device=self.device))
+
+    def take(self, index):
+        """One batch: ``(X, {"y": Y, "w": w, "idx": rows})`` on the device.
+
+        Parameters
+        ----------
+        index : LongTensor of shape (batch,)
+            Row indices, on the dataset's device.
+
+        Returns
+        -------
+        batch : tuple
+            Features and a dict of targets, weights and the rows' indices in
+            the data given to ``fit`` (a validation split keeps them).
+        """
+        if self.sparse:
+            # The CSR rows are picked on the host; the index lives there too
+            # when the device is the CPU, so this is no synchronisation.
+            rows = dense_rows(self.X, index.cpu().numpy())
+            X = torch.from_numpy(rows).to(self.device, non_blocking=True)
+        else:
+            X = self.X[index]
+        return X, {"y": self.Y[index], "w": self.w[index], "idx": self.row_ids[index]}
+
+    def subset(self, rows):
+        """A dataset of the rows ``rows`` (ndarray of int), on the same device."""
+        X = self.X[rows] if self.sparse else self.X[torch.as_tensor(rows, device=self.device)]
+        part = DeviceDataset.__new__(DeviceDataset)
+        part.device, part.sparse, part.X = self.device, self.sparse, X
+        part.Y_host = self.Y_host[rows]
+        index = torch.as_tensor(rows, device=self.device)
+        part.Y, part.w, part.row_ids = self.Y[index], self.w[index], self.row_ids[index]
+        return part
+
+
+def _to_device(array, device):
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+
+
+class BatchIterator:
+    """Iterates over a :class:`DeviceDataset` in batches drawn by index.
+
+    Parameters
+    ----------
+    dataset : DeviceDataset
+        The data.
+    batch_size : int
+        Rows per batch (capped at the data size).
+    shuffle : bool, default=False
+        Draw a new permutation every epoch from ``generator``.
+    drop_last : bool, default=False
+        Skip a last batch smaller than ``batch_size`` (when there is more than
+        one batch).
+    generator : torch.Generator, default=None
+        CPU generator of the permutations, so shuffling never touches torch's
+        global RNG.
+    """
+
+    def __init__(self, dataset, batch_size, *, shuffle=False, drop_last=False, generator=None):
+        self.dataset = dataset
+        self.batch_size = min(batch_size, len(dataset))
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.generator = generator
+
+    def __len__(self):
+        n, size = len(self.dataset), self.batch_size
+        return n // size if self.drop_last else -(-n // size)
+
+    def __iter__(self):
+        n = len(self.dataset)
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator).to(self.dataset.device)
+        else:
+            order = torch.arange(n, device=self.dataset.device)
+        for k in range(len(self)):
+            yield self.dataset.take(order[k * self.batch_size:(k + 1) * self.batch_size])
+
+
+class StratifiedValidationSplit:
+    """skorch ``train_split``: hold out a fraction of rows, stratified per label.
+
+    Multi-label targets are split by iterative stratification, so every label
+    keeps about its share of positives in both parts; with fewer than two
+    positives a label cannot be stratified and lands where it falls.
+
+    Parameters
+    ----------
+    fraction : float
+        Share of rows held out.
+    seed : int
+        Seed of the split.
+    """
+
+    def __init__(self, fraction, seed):
+        self.fraction = fraction
+        self.seed = seed
+
+    def __call__(self, dataset, y=None, **fit_params):
+        n = len(dataset)
+        n_valid = min(max(1, int(round(self.fraction * n))), n - 1)
+        splitter = MultilabelStratifiedShuffleSplit(
+            n_splits=1, test_size=n_valid, random_state=self.seed
+        )
+        Y = np.nan_to_num(dataset.Y_host, nan=0.0).clip(0)
+        if Y.shape[1] == 1:
+            # iterstrat wants two or more columns; a binary target is one.
+            Y = np.hstack([Y, 1 - Y])
+        train, valid = next(splitter.split(np.zeros((n, 1)), Y))
+        return dataset.subset(np.sort(train)), dataset.subset(np.sort(valid))

@@ -1,0 +1,162 @@
+"""The skorch net every batch estimator trains through, and its stopping rule.
+
+skorch owns the loop, the callbacks and the history. Two of its hooks are
+narrowed here: ``get_loss`` passes per-sample weights to the criterion and
+accumulates the loss terms on the device, and ``run_single_epoch`` reads those
+sums once per epoch instead of calling ``.item()`` on every batch, which would
+stall a GPU at each step.
+"""
+
+import copy
+import math
+
+import skorch
+import torch
+
+__all__ = ["EarlyStopping", "TorchNet", "TrainingInterrupted"]
+
+
+class _StopTraining(KeyboardInterrupt):
+    """Raised by :class:`EarlyStopping`; skorch ends the fit loop on it."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """A user interrupt (Ctrl-C) during training, re-raised after skorch's
+    loop, which would otherwise swallow it and return a half-trained model."""
+
+
+class TorchNet(skorch.NeuralNet):
+    """skorch net whose targets carry per-sample weights.
+
+    The criterion is called as ``criterion(y_pred, y, weight=w)``. When it
+    exposes ``last_components_`` (a dict of scalar tensors), each component
+    is averaged over the epoch and recorded in ``history`` next to
+    ``train_loss`` (and ``valid_loss`` when there is a validation split).
+    """
+
+    def get_default_callbacks(self):
+        # The epoch losses are recorded by run_single_epoch, so skorch's
+        # per-batch PassthroughScoring callbacks are not needed. The estimator
+        # adds the print log last, after the callbacks that write history.
+        return [("epoch_timer", skorch.callbacks.EpochTimer())]
+
+    def loss_terms(self, y_pred, y_true, X=None, training=False):
+        """The loss and its logged components (a dict of scalar tensors).
+
+        A method with a term that needs the module or the inputs (e.g. a
+        MixUp penalty) extends this, not skorch's training step.
+        """
+        loss = self.criterion_(y_pred, y_true["y"], weight=y_true["w"])
+        return loss, dict(getattr(self.criterion_, "last_components_", {}))
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss, terms = self.loss_terms(y_pred, y_true, X=X, training=training)
+        if training:
+            self.accumulate(terms, rows=y_true["y"].shape[0])
+        return loss
+
+    _epoch_sums = None
+
+    def accumulate(self, terms, rows):
+        """Add scalar tensors, weighted by the batch's rows, to the epoch sums.
+
+        The sums stay on the device until the epoch ends.
+        """
+        sums = self._epoch_sums
+        if sums is None:
+            return
+        for key, value in terms.items():
+            value = value.detach() * rows
+            sums[key] = value if key not in sums else sums[key] + value
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if iterator is None:
+            return
+        self._epoch_sums = {}
+        rows = 0
+        try:
+            for batch in iterator:
+                self.notify("on_batch_begin", batch=batch, training=training)
+                step = step_fn(batch, **fit_params)
+                batch_rows = batch[1]["y"].shape[0]
+                self.accumulate({"loss": step["loss"]}, batch_rows)
+                rows += batch_rows
+                self.notify("on_batch_end", batch=batch, training=training, **step)
+            sums = self._epoch_sums
+        finally:
+            self._epoch_sums = None
+        if not sums:
+            return
+        keys = list(sums)
+        # The one host synchronisation of the epoch.
+        values = (torch.stack([sums[k].float() for k in keys]) / rows).tolist()
+        for key, value in zip(keys, values):
+            self.history.record(f"{prefix}_loss" if key == "loss" else key, value)
+        if not math.isfinite(values[keys.index("loss")]):
+            raise ValueError(
+                f"Training diverged in epoch {len(self.history)}: the {prefix} loss became "
+                "NaN or infinite. Scale the features (e.g. StandardScaler), clip extreme "
+                "values, or lower lr (or weight_decay, if it is large)."
+            )
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except _StopTraining:
+            raise
+        except KeyboardInterrupt as exc:
+            # skorch's partial_fit swallows KeyboardInterrupt; wrap it so the
+            # estimator can re-raise it instead of keeping a half-trained net.
+            self.interrupted_ = exc
+            raise
+
+
+class EarlyStopping(skorch.callbacks.Callback):
+    """Stop when ``monitor`` has not improved by ``tol`` for ``patience`` epochs.
+
+    As in ``MLPClassifier``, an epoch improves when the monitored loss falls
+    below the best so far minus ``tol``. With ``restore_best`` the module's
+    weights of the best epoch are copied (on the device, no synchronisation)
+    and loaded back when training ends.
+
+    Parameters
+    ----------
+    monitor : str
+        History key, ``"valid_loss"`` or ``"train_loss"``.
+    patience : int
+        Epochs without improvement before stopping.
+    tol : float
+        Minimum decrease that counts as an improvement.
+    restore_best : bool
+        Load the best epoch's weights at the end.
+    """
+
+    def __init__(self, monitor, patience, tol, restore_best):
+        self.monitor = monitor
+        self.patience = patience
+        self.tol = tol
+        self.restore_best = restore_best
+
+    def on_train_begin(self, net, **kwargs):
+        self.best_loss_ = math.inf
+        self.best_epoch_ = 0
+        self.misses_ = 0
+        self.best_state_ = None
+
+    def on_epoch_end(self, net, **kwargs):
+        loss = net.history[-1, self.monitor]
+        improved = loss < self.best_loss_ - self.tol
+        if loss < self.best_loss_:
+            self.best_loss_ = loss
+            self.best_epoch_ = len(net.history)
+            if self.restore_best:
+                self.best_state_ = copy.deepcopy(net.module_.state_dict())
+        self.misses_ = 0 if improved else self.misses_ + 1
+        net.history.record("improved", bool(improved))
+        if self.misses_ >= self.patience:
+            raise _StopTraining
+
+    def on_train_end(self, net, **kwargs):
+        if self.restore_best and self.best_state_ is not None:
+            net.module_.load_state_dict(self.best_state_)
+        self.best_state_ = None

@@ -1,0 +1,177 @@
+"""Target encoding shared by every estimator: one rule for 1-D class labels,
+0/1 indicator matrices and partially observed labels."""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.multiclass import type_of_target
+
+__all__ = [
+    "TargetEncoding",
+    "binarize_class_labels",
+    "check_binary_indicator",
+    "encode_targets",
+    "is_class_label_column",
+    "never_positive_error",
+]
+
+
+def check_binary_indicator(Y, *, allow_unlabeled=False, name="Y"):
+    """Validate a 2-D 0/1 label matrix and return it as float32.
+
+    Parameters
+    ----------
+    Y : array-like or sparse matrix of shape (n_samples, n_labels)
+        Label indicator matrix.
+    allow_unlabeled : bool, default=False
+        When True, ``-1`` and NaN are accepted as "unknown" (PU / partial labels).
+    name : str, default="Y"
+        Name used in error messages.
+
+    Returns
+    -------
+    Y : ndarray of shape (n_samples, n_labels), dtype float32
+    """
+    if sp.issparse(Y):
+        Y = Y.toarray()
+    Y = np.asarray(Y, dtype=np.float64)
+    if Y.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_labels); got shape {Y.shape}.")
+    allowed = {0.0, 1.0, -1.0} if allow_unlabeled else {0.0, 1.0}
+    finite = Y[~np.isnan(Y)] if allow_unlabeled else Y
+    if not allow_unlabeled and np.isnan(Y).any():
+        raise ValueError(
+            f"{name} contains NaN; a label indicator matrix must hold only 0 and 1."
+        )
+    bad = np.setdiff1d(np.unique(finite), sorted(allowed))
+    if bad.size:
+        expect = "0, 1, -1 or NaN" if allow_unlabeled else "0 and 1"
+        raise ValueError(
+            f"{name} must be a binary indicator matrix holding only {expect}; found "
+            f"value(s) {bad[:5].tolist()}. Binarise it first, e.g. with "
+            "sklearn.preprocessing.MultiLabelBinarizer."
+        )
+    return Y.astype(np.float32)
+
+
+def is_class_label_column(y):
+    """Whether a 2-D ``y`` is a single column of class labels, not an indicator.
+
+    A one-column 0/1 matrix is a multi-label problem with one label; a column of
+    other values (e.g. ``y[:, None]`` for three classes) holds class labels.
+    """
+    if y.ndim != 2 or y.shape[1] != 1:
+        return False
+    if y.dtype.kind not in "biuf":
+        return True
+    values = y[~np.isnan(y)] if y.dtype.kind == "f" else y
+    return not np.isin(values, (0, 1)).all()
+
+
+def binarize_class_labels(y):
+    """One-hot encode 1-D class labels, as ``MLPClassifier`` does.
+
+    Returns the fitted :class:`~sklearn.preprocessing.LabelBinarizer` and the
+    ``(n_samples, n_columns)`` int indicator (one column for two classes).
+    """
+    kind = type_of_target(y, input_name="y")
+    if kind not in ("binary", "multiclass"):
+        raise ValueError(
+            f"Unknown label type {kind!r} for a 1-D y; pass class labels or a "
+            "2-D 0/1 indicator matrix for multi-label targets."
+        )
+    binarizer = LabelBinarizer().fit(y)
+    return binarizer, binarizer.transform(y)
+
+
+def never_positive_error(names):
+    shown = ", ".join(map(str, names[:10]))
+    more = f" (and {len(names) - 10} more)" if len(names) > 10 else ""
+    return ValueError(
+        f"Label(s) {shown}{more} are never positive in the training data, so "
+        "nothing can be learned for them. Drop those columns from Y (e.g. "
+        "Y[:, Y.sum(axis=0) > 0]) or add examples where they are positive."
+    )
+
+
+
+
+class TargetEncoding:
+    """What ``fit`` learnt about its targets, and how to map predictions back.
+
+    Attributes
+    ----------
+    multilabel : bool
+        Whether ``y`` was a 2-D indicator matrix.
+    classes : ndarray
+        Class labels for a 1-D ``y``; ``arange(n_labels)`` otherwise.
+    label_names : ndarray
+        Column names of a ``y`` DataFrame, else ``classes``.
+    binarizer : LabelBinarizer or None
+        The one-hot encoder of a 1-D ``y``.
+    """
+
+    def __init__(self, multilabel, classes, label_names, binarizer=None):
+        self.multilabel = multilabel
+        self.classes = classes
+        self.label_names = label_names
+        self.binarizer = binarizer
+
+
+def _as_array(y):
+    if sp.issparse(y):
+        return y.toarray()
+    if hasattr(y, "columns"):
+        # Nullable pandas dtypes hold pd.NA, which NumPy cannot cast; it means
+        # "unknown", as NaN does.
+        try:
+            return y.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            return y.to_numpy()
+    return np.asarray(y)
+
+
+def encode_targets(y, *, allow_unlabeled=False, require_positive=True, estimator_name="fit"):
+    """Encode ``y`` as a float32 indicator matrix.
+
+    A 1-D ``y`` (or a single column of non-0/1 values) holds class labels and
+    is one-hot encoded, as ``MLPClassifier`` does. A 2-D ``y`` must be a 0/1
+    indicator matrix (``-1``/NaN also allowed when ``allow_unlabeled``).
+
+    Parameters
+    ----------
+    y : array-like, sparse matrix or DataFrame
+        Targets.
+    allow_unlabeled : bool, default=False
+        Accept ``-1`` and NaN as "unknown" entries.
+    require_positive : bool, default=True
+        Raise when a label is never positive.
+    estimator_name : str, default="fit"
+        Name used in the error for a missing ``y``.
+
+    Returns
+    -------
+    Y : ndarray of shape (n_samples, n_labels), dtype float32
+        The indicator matrix.
+    encoding : TargetEncoding
+        What is needed to map predictions back to ``y``'s form.
+    """
+    if y is None:
+        raise ValueError(f"{estimator_name} requires y to be passed, but the target y is None.")
+    names = list(y.columns) if hasattr(y, "columns") else None
+    y_arr = _as_array(y)
+    if names is None and is_class_label_column(y_arr):
+        y_arr = y_arr.ravel()
+    if y_arr.ndim == 1:
+        binarizer, Y = binarize_class_labels(y_arr)
+        classes = binarizer.classes_
+        encoding = TargetEncoding(False, classes, classes, binarizer)
+        return Y.astype(np.float32), encoding
+    Y = check_binary_indicator(y_arr, allow_unlabeled=allow_unlabeled, name="y")
+    classes = np.arange(Y.shape[1])
+    label_names = np.asarray(names, dtype=object) if names is not None else classes
+    if require_positive:
+        never = np.flatnonzero(np.nan_to_num(Y, nan=0.0).clip(0).sum(axis=0) == 0)
+        if never.size:
+            raise never_positive_error([label_names[j] for j in never])
+    return Y, TargetEncoding(True, classes, label_names)
