@@ -298,7 +298,9 @@ def load_arff(
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the labels cannot be located or are not 0/1.
+        If the labels cannot be located, are named twice, leave no feature, are
+        missing or are not 0/1; or if the file is truncated or corrupt (the
+        message names the file).
 
     Examples
     --------
