@@ -41,13 +41,15 @@ class _Source(NamedTuple):
 
 
 def _mulan_repo(folder):
-    return _Source("tsoumakas/mulan", "43f6389095", f"data/multi-label/{folder}")
+    commit = "43f6389095ad71984264db4387a8074b22bc7d4a"
+    return _Source("tsoumakas/mulan", commit, f"data/multi-label/{folder}")
 
 
+# Every file path below was checked to exist at these commits (2026-11-28).
 # 20ng, ohsumed, reuters-k500 and slashdot are not in Mulan's repository; Boomer
 # kept Mulan-format copies (removed from its later history, hence the commit).
-_BOOMER = _Source("mrapp-ke/Boomer", "fe3f6edd82", "data")
-_MEKA = _Source("Waikato/meka", "f9ffe231e0", "src/main/data")
+_BOOMER = _Source("mrapp-ke/Boomer", "fe3f6edd82bef77f13050b845482c70c2d07401e", "data")
+_MEKA = _Source("Waikato/meka", "f9ffe231e06ebaa75b4a95c5cdeb737419731621", "src/main/data")
 
 
 class _Dataset(NamedTuple):
