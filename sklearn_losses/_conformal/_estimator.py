@@ -46,6 +46,11 @@ class ConformalSetTruncatedWarning(UserWarning):
         self.samples = np.asarray(samples, dtype=np.int64)
 
 
+def _wrapped_has_decision_function(conformal):
+    """Whether the (fitted, else given) wrapped estimator has ``decision_function``."""
+    return hasattr(getattr(conformal, "estimator_", conformal.estimator), "decision_function")
+
+
 class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
     """Conformal prediction sets of label-sets around any multi-label model.
 
@@ -319,7 +324,7 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         uniform = np.full_like(proba, 1.0 / proba.shape[1])
         return np.divide(proba, total, out=uniform, where=total > 0)
 
-    @available_if(lambda self: _wrapped_has(self, "decision_function"))
+    @available_if(_wrapped_has_decision_function)
     def decision_function(self, X):
         """Scores of the wrapped estimator's ``decision_function``.
 
@@ -526,12 +531,6 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.classifier_tags.multi_label = True
         return tags
-
-
-def _wrapped_has(conformal, method):
-    """Whether the (fitted, else given) wrapped estimator has ``method``."""
-    estimator = getattr(conformal, "estimator_", conformal.estimator)
-    return hasattr(estimator, method)
 
 
 def _warn_truncated(samples, max_sets):
