@@ -34,6 +34,13 @@ _NAIVE_MAX_LABELS = 20
 class ConformalSetTruncatedWarning(UserWarning):
     """Prediction sets held more than ``max_sets`` label-sets and were cut.
 
+    Parameters
+    ----------
+    message : str
+        What was cut and what to do about it.
+    samples : array-like of int, default=()
+        Indices of the samples whose sets were cut.
+
     Attributes
     ----------
     samples : ndarray of int
@@ -131,7 +138,7 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
 
     See Also
     --------
-    mapie.risk_control.MultiLabelClassificationController : bounds the expected
+    mapie.risk_control.MultiLabelClassificationController : Bounds the expected
         per-label recall or precision of one label-set, a different guarantee.
 
     References

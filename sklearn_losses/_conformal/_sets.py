@@ -142,7 +142,7 @@ def label_set_members(proba, threshold, measure, limit, method):
 
 
 def candidate_p_values(proba, Y, calibration_scores, measure):
-    """p-value of every candidate label-set for every sample, by matrix products.
+    """Conformal p-value of every candidate label-set for every sample.
 
     ``alpha`` is affine in ``y`` (L1) or its square is (Euclidean, as
     ``y * y = y``), so one product per chunk scores all pairs. Scores within
