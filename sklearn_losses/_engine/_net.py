@@ -25,6 +25,15 @@ class TrainingInterrupted(KeyboardInterrupt):
     loop, which would otherwise swallow it and return a half-trained model."""
 
 
+# Events raised for every batch; a callback that does not override them is
+# skipped, so an empty hook costs nothing per step.
+_PER_BATCH_EVENTS = ("on_batch_begin", "on_batch_end", "on_grad_computed")
+
+
+def _overrides(obj, method_name, base):
+    return getattr(type(obj), method_name) is not getattr(base, method_name)
+
+
 class TorchNet(skorch.NeuralNet):
     """skorch net whose targets carry per-sample weights.
 
@@ -39,6 +48,21 @@ class TorchNet(skorch.NeuralNet):
         # per-batch PassthroughScoring callbacks are not needed. The estimator
         # adds the print log last, after the callbacks that write history.
         return [("epoch_timer", skorch.callbacks.EpochTimer())]
+
+    def notify(self, method_name, **cb_kwargs):
+        if method_name not in _PER_BATCH_EVENTS:
+            return super().notify(method_name, **cb_kwargs)
+        if _overrides(self, method_name, skorch.NeuralNet):
+            getattr(self, method_name)(self, **cb_kwargs)
+        for _, cb in self.callbacks_:
+            if _overrides(cb, method_name, skorch.callbacks.Callback):
+                getattr(cb, method_name)(self, **cb_kwargs)
+
+    def _set_training(self, training=True):
+        # skorch sets the mode at every step; walking the module tree twice
+        # per batch cost about 6 % of a small network's step.
+        if self.module_.training != training:
+            super()._set_training(training)
 
     def loss_terms(self, y_pred, y_true, X=None, training=False):
         """The loss and its logged components (a dict of scalar tensors).
