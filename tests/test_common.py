@@ -49,6 +49,11 @@ def _small_estimators():
     ]
 
 
+CUDA_ATOMICS = (
+    "on CUDA, index_add_ in STORM's per-class features sums in a varying order, so "
+    "refits differ by about 2.5e-7 (measured on an H200); bitwise equal on the CPU"
+)
+
 EXPECTED_FAILED_CHECKS = {
     "HybridLossMultiLabelClassifier": {
         "check_sample_weight_equivalence_on_dense_data": FLOAT32_WEIGHTING,
@@ -60,7 +65,9 @@ EXPECTED_FAILED_CHECKS = {
         "check_sample_weight_equivalence_on_sparse_data": FLOAT32_WEIGHTING,
         "check_methods_subset_invariance": FLOAT32_SUBSET,
     },
-    "NoisyLabelRescaledClassifier": {},
+    "NoisyLabelRescaledClassifier": (
+        {"check_fit_idempotent": CUDA_ATOMICS} if torch.cuda.is_available() else {}
+    ),
     "IHOMERClassifier": {},
     "ConformalLabelPowersetClassifier": {},
 }

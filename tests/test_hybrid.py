@@ -66,6 +66,12 @@ def test_plain_configuration_equals_torch_bce():
     torch.testing.assert_close(weighted_bce(logits, y), expected, atol=1e-6, rtol=0)
 
 
+def test_always_positive_label_gets_unit_positive_weight():
+    Y = np.array([[1, 0], [1, 1], [1, 0], [1, 0]])
+    loss = HybridMultiLabelLoss.from_labels(Y, class_weight="sqrt", max_pos_weight=100.0)
+    torch.testing.assert_close(loss.pos_weight, torch.tensor([1.0, 3.0**0.5]))
+
+
 def test_weighted_bce_matches_repetition_and_pos_weight_reference():
     logits, y, _ = _batch()
     weight = torch.tensor([2.0] + [1.0] * 11)

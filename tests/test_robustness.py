@@ -106,7 +106,7 @@ def test_always_positive_label_is_predicted_positive(estimator, data):
     Y[:, 0] = 1
     proba = np.asarray(_fit(estimator, X, Y).predict_proba(X))
     assert np.isfinite(proba).all()
-    assert proba[:, 0].mean() > 0.5
+    assert proba[:, 0].mean() > 0.8
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
@@ -145,7 +145,10 @@ def test_same_seed_same_predictions_across_fits(estimator, data):
     X, Y = data
     first = _fit(estimator, X, Y).predict_proba(X)
     second = _fit(estimator, X, Y).predict_proba(X)
-    np.testing.assert_array_equal(first, second)
+    # On the CPU refits are bitwise identical. CUDA's atomic additions (e.g.
+    # index_add_ in STORM's features) sum in varying order: measured 2.5e-7.
+    atol = 1e-5 if torch.cuda.is_available() else 0.0
+    np.testing.assert_allclose(first, second, rtol=0, atol=atol)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
