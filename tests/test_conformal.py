@@ -87,10 +87,12 @@ def synthetic():
 
 @pytest.fixture(scope="module")
 def yeast():
+    """Shuffled, standardised Yeast and a logistic model fitted on its first 1000 rows."""
     X, Y = load_yeast(return_X_y=True)
     order = np.random.default_rng(0).permutation(len(X))
-    X = StandardScaler().fit_transform(X)
-    return X[order], Y[order]
+    X = StandardScaler().fit_transform(X)[order]
+    Y = np.asarray(Y)[order]
+    return X, Y, FrozenEstimator(_base().fit(X[:1000], Y[:1000]))
 
 
 @pytest.mark.parametrize("measure", ["euclidean", "l1"])
@@ -127,9 +129,8 @@ def test_efficient_equals_brute_force_for_several_label_counts(n_labels):
 
 @pytest.mark.parametrize("measure", ["euclidean", "l1"])
 def test_efficient_equals_naive_on_yeast_at_three_levels(yeast, measure):
-    X, Y = yeast
-    clf = ConformalLabelPowersetClassifier(_base(), measure=measure, random_state=0)
-    clf.fit(X[:1500], Y[:1500])
+    X, Y, model = yeast
+    clf = ConformalLabelPowersetClassifier(model, measure=measure).fit(X[1000:1500], Y[1000:1500])
     levels = [0.05, 0.1, 0.2]
     efficient = clf.predict_sets(X[1500:1530], significance=levels)
     naive = clf.set_params(method="naive").predict_sets(X[1500:1530], significance=levels)
@@ -272,8 +273,8 @@ def test_truncation_with_many_flippable_labels_keeps_the_cheapest():
 
 
 def test_summary_agrees_with_the_enumerated_sets(yeast):
-    X, Y = yeast
-    clf = ConformalLabelPowersetClassifier(_base(), random_state=0).fit(X[:1500], Y[:1500])
+    X, Y, model = yeast
+    clf = ConformalLabelPowersetClassifier(model).fit(X[1000:1500], Y[1000:1500])
     X_test = X[1500:1560]
     for significance in (0.1, 0.3):
         sets = clf.predict_sets(X_test, significance=significance)
@@ -322,10 +323,9 @@ def test_p_values_are_exact_at_tied_scores():
 
 
 def test_coverage_on_yeast_within_binomial_band(yeast):
-    X, Y = yeast
-    train, test = slice(0, 1700), slice(1700, 2417)
-    clf = ConformalLabelPowersetClassifier(_base(), calibration_size=0.4, random_state=0)
-    clf.fit(X[train], Y[train])
+    X, Y, model = yeast
+    test = slice(1700, 2417)
+    clf = ConformalLabelPowersetClassifier(model).fit(X[1000:1700], Y[1000:1700])
     levels = [0.05, 0.1, 0.2]
     p_true = clf.predict_p_values(X[test], Y[test], paired=True)
     sizes = clf.predict_set_summary(X[test][:100], significance=levels)
