@@ -91,8 +91,8 @@ def epoch_rows(X, Y, batch_sizes, epochs, device, cpu_threads):
             if name.startswith("STORM") and batch_size > 512:
                 continue  # STORM's figure is defined at small batches
             fit = _seconds(lambda e=estimator: e.fit(X, Y), device) / epochs
-            bare = _seconds(lambda e=estimator, f=loop: f(e, X, Y, epochs, batch_size, 0,
-                                                         device), device) / epochs
+            bare = _seconds(lambda e=estimator, f=loop, b=batch_size: f(e, X, Y, epochs, b, 0,
+                                                                       device), device) / epochs
             row = {"name": name, "batch": batch_size, "fit": fit, "bare": bare}
             if device.startswith("cuda"):
                 cpu = estimator.set_params(device="cpu", n_jobs=cpu_threads)

@@ -17,9 +17,9 @@ __all__ = ["HybridLossMultiLabelClassifier"]
 
 
 class HybridLossMultiLabelClassifier(TorchClassifierBase):
-    """Multi-label classifier with class weighting, label-correlation and
-    contrastive terms, over an MLP or a Bi-LSTM across stacked embedding views.
+    """Multi-label classifier trained with a class-weighted, correlation-aware, contrastive loss.
 
+    The network is an MLP, or a Bi-LSTM across stacked embedding views.
     The loss is ``weighted BCE + corr_weight * correlation term +
     contrastive_weight * Jaccard-weighted SupCon`` (see
     :class:`~sklearn_losses.losses.HybridMultiLabelLoss`). Positive weights and

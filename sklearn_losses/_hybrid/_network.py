@@ -45,7 +45,20 @@ class MultiLabelMLP(nn.Module):
         self.projection = _projection_head(width, projection_size)
 
     def forward(self, X):
-        """Return ``(logits, projection)`` for a batch ``X``."""
+        """Logits and contrastive projection of a batch.
+
+        Parameters
+        ----------
+        X : Tensor of shape (batch, n_features)
+            Inputs.
+
+        Returns
+        -------
+        logits : Tensor of shape (batch, n_outputs)
+            Label scores.
+        projection : Tensor of shape (batch, projection_size)
+            Embedding for the contrastive term.
+        """
         hidden = self.body(X)
         return self.head(hidden), self.projection(hidden)
 
@@ -97,7 +110,20 @@ class StackedViewBiLSTM(nn.Module):
         self.projection = _projection_head(width, projection_size)
 
     def forward(self, X):
-        """Return ``(logits, projection)`` for a batch ``X``."""
+        """Logits and contrastive projection of a batch.
+
+        Parameters
+        ----------
+        X : Tensor of shape (batch, n_features)
+            Inputs.
+
+        Returns
+        -------
+        logits : Tensor of shape (batch, n_outputs)
+            Label scores.
+        projection : Tensor of shape (batch, projection_size)
+            Embedding for the contrastive term.
+        """
         views = torch.split(X, self.view_sizes, dim=1)
         steps = torch.stack(
             [project(view) for project, view in zip(self.view_projections, views)], dim=1
