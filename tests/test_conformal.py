@@ -253,6 +253,11 @@ def test_truncation_keeps_the_cheapest_and_names_the_samples(synthetic):
     with pytest.warns(ConformalSetTruncatedWarning):
         naive = clf.set_params(method="naive").predict_sets(X[600:])
     _assert_same_sets(sets, naive)
+    with pytest.warns(ConformalSetTruncatedWarning):
+        _, cut = clf.predict_sets(X[600:], significance=[0.05, 0.5], return_truncated=True)
+    np.testing.assert_array_equal(cut[0], expected)
+    assert not (cut[1] & ~expected).any() and cut[1].sum() < expected.sum()
+    clf.set_params(method="efficient")
     summary = clf.predict_set_summary(X[600:])
     np.testing.assert_array_equal(summary.n_sets_is_lower_bound, expected)
     np.testing.assert_array_equal(summary.n_sets[expected], cap + 1)
