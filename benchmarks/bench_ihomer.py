@@ -260,8 +260,9 @@ def main(argv=None):
             speed += throughput(name, args.repeats)
             print(*map(_row, speed[-2:]), sep="\n", flush=True)
         for name in args.paper:
-            paper += paper_rows(name, name in args.river_paper)
-            print(*map(_paper_row, paper[-2:]), sep="\n", flush=True)
+            rows = paper_rows(name, name in args.river_paper)
+            print(*map(_paper_row, rows), sep="\n", flush=True)
+            paper += rows
         for name in args.clustering:
             clusters += clustering_rows(name, name in args.river_clustering)
     command = " ".join(["python benchmarks/bench_ihomer.py", *sys.argv[1:]])

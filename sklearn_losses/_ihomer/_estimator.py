@@ -63,7 +63,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
     into clusters of co-occurring labels while the stream flows, forgetting
     old co-occurrences at ``label_stats_decay`` per instance. Each cluster
     gets its own leaf predictor: its only labelset while it has seen just
-    one, else whichever has made fewer recent errors on its labels among a
+    one, else whichever has the best recent micro-F1 on its labels among a
     labelset-kNN over recent instances (as MLHAT's young leaves), a
     label-powerset head and binary relevance, both on a shared torch trunk
     trained by SGD. A global ADWIN on ``1 - example-F1`` flushes the label
@@ -104,7 +104,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
     max_clusters : int or None, default=None
         Cap on the number of label-tree leaves.
     switch_decay : float, default=0.99
-        Per-instance decay of the test-then-train Hamming errors by which each
+        Per-instance decay of the test-then-train F1 counts by which each
         cluster picks its predictor (labelset-kNN, binary relevance or
         label powerset).
     knn_neighbors : int, default=4
@@ -140,10 +140,11 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         Probability at or above which ``predict`` outputs a label, one value
         for all labels or one per label.
     device : str, default="auto"
-        Torch device of the SGD step. "auto" means "cpu": a step trains on
-        ``batch_size`` rows and predictions run on the host, so a GPU only
-        adds transfers (H200, Yeast, steps of 16: 1,554 inst/s on CUDA vs
-        2,722 on its CPU).
+        Torch device of the SGD step. "auto" means "cpu", with or without a
+        GPU: a step trains on ``batch_size`` rows and predictions run on the
+        host, so a GPU only adds transfers (issue 17, H200, Yeast, steps of
+        16: 1,554 inst/s on CUDA vs 2,722 on its CPU, measured before
+        predictions moved to the host).
     random_state : int, RandomState instance or None, default=None
         Seeds the network initialisation, the labelset keys and the bootstrap
         weights (if any). Torch's global RNG is left untouched.
