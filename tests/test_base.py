@@ -425,3 +425,22 @@ def test_hidden_layer_sizes_entries_are_validated(sizes):
 def test_unusable_devices_get_a_clear_error(device, match):
     with pytest.raises(ValueError, match=match):
         resolve_device(device)
+
+
+@pytest.mark.parametrize("to_sparse", [False, True])
+def test_float32_cast_that_merges_distinct_values_warns(to_sparse):
+    X, Y = _structured_multilabel(60)
+    X = X.astype(np.float64)
+    X[:, 5] = 1.7e9 + np.arange(60)  # unix timestamps, one second apart
+    X = sp.csr_matrix(X) if to_sparse else X
+    with pytest.warns(UserWarning, match=r"column\(s\) \[5\].*float32.*StandardScaler"):
+        _PlainMLPClassifier(max_epochs=1).fit(X, Y)
+
+
+def test_scaled_features_fit_without_a_precision_warning():
+    import warnings
+
+    X, Y = _structured_multilabel(60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _PlainMLPClassifier(max_epochs=1).fit(X.astype(np.float64) * 1e6, Y)

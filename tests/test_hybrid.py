@@ -215,3 +215,13 @@ def test_sparse_input_gives_the_dense_predictions():
     dense = HybridLossMultiLabelClassifier(**params).fit(X, Y).predict_proba(X)
     sparse = HybridLossMultiLabelClassifier(**params).fit(sp.csr_matrix(X), Y)
     np.testing.assert_allclose(sparse.predict_proba(sp.csr_matrix(X)), dense, atol=1e-5)
+
+
+def test_contrastive_term_of_a_large_batch_uses_a_bounded_number_of_rows():
+    torch.manual_seed(0)
+    y = (torch.rand(64, 3) < 0.4).float()
+    output = (torch.randn(64, 3), torch.randn(64, 8))
+    loss = HybridMultiLabelLoss(corr_weight=0.0, max_contrastive_rows=16)
+    loss(output, y)
+    expected = jaccard_supcon_loss(output[1][:16], y[:16], temperature=0.1)
+    torch.testing.assert_close(loss.last_components_["loss_con"], expected)

@@ -172,3 +172,17 @@ def test_loss_and_gradient_finite_when_a_label_has_no_positive_in_the_batch(batc
     assert torch.isfinite(value) and torch.isfinite(logits.grad).all()
     # The label without positives keeps only its unlabeled term: it is pushed down.
     assert (logits.grad[:, 0] > 0).all()
+
+
+def test_nullable_boolean_frame_with_missing_entries_is_partial_labels():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(float)
+    Y[rng.random(Y.shape) < 0.3] = np.nan
+    frame = pd.DataFrame(Y, columns=["a", "b"]).astype("boolean")
+    assert frame.isna().any().any()
+    params = dict(max_epochs=3, random_state=0)
+    from_frame = PUMultiLabelClassifier(**params).fit(X, frame).predict_proba(X)
+    from_nan = PUMultiLabelClassifier(**params).fit(X, Y).predict_proba(X)
+    np.testing.assert_array_equal(from_frame, from_nan)

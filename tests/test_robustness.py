@@ -212,3 +212,13 @@ def test_skops_round_trip_of_the_conformal_wrapper(data):
     assert [s.tolist() for s in restored.predict_sets(X[:5], significance=0.3)] == [
         s.tolist() for s in fitted.predict_sets(X[:5], significance=0.3)
     ]
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
+def test_sparse_label_matrix_is_accepted(estimator, data):
+    import scipy.sparse as sp
+
+    X, Y = data
+    dense = _fit(estimator, X, Y).predict(X)
+    sparse = _fit(estimator, X, sp.csr_matrix(Y)).predict(X)
+    np.testing.assert_array_equal(np.asarray(dense), np.asarray(sparse))

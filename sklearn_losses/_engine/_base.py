@@ -9,9 +9,11 @@ Everything that touches scikit-learn's private validation helpers is imported
 here, so method modules import them from the engine (STYLE.md section 2).
 """
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import skorch
 import torch
 from scipy.special import expit, log_expit, softmax
@@ -81,6 +83,46 @@ def logits_to_proba(logits, multilabel, softmax_classes=False):
     # Normalise the sigmoids in log space: rows whose sigmoids all underflow
     # to 0 would otherwise divide 0 by 0.
     return softmax(log_expit(logits), axis=1)
+
+
+# Beyond 2**24, float32 no longer holds every integer: distinct large values
+# (e.g. unix timestamps) can become one.
+_FLOAT32_EXACT = 2.0**24
+
+
+def warn_on_float32_collapse(X):
+    """Warn when casting ``X`` to float32 merges distinct values of a column.
+
+    Only columns with values beyond ``2**24`` in magnitude are examined, so
+    the check costs nothing on scaled data.
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n_samples, n_features)
+        Validated features, before the cast.
+    """
+    values = X.data if sp.issparse(X) else X
+    if X.dtype == np.float32 or values.size == 0 or np.abs(values).max() < _FLOAT32_EXACT:
+        return
+    if sp.issparse(X):
+        columns = X.tocsc()
+        column_max = abs(columns).max(axis=0).toarray().ravel()
+    else:
+        columns, column_max = X, np.abs(X).max(axis=0)
+    large = np.flatnonzero(column_max >= _FLOAT32_EXACT)
+    collapsed = []
+    for j in large:
+        column = columns[:, [j]].toarray().ravel() if sp.issparse(X) else X[:, j]
+        if np.unique(column).size > np.unique(column.astype(np.float32)).size:
+            collapsed.append(int(j))
+    if collapsed:
+        warnings.warn(
+            f"Feature column(s) {collapsed[:10]} lose distinct values when cast to float32, "
+            "the precision the network trains in (values beyond 2**24 in magnitude). "
+            "Scale or centre them first, e.g. with StandardScaler.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 class restore_on_error:
@@ -164,9 +206,13 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
 
     # ---- validation ----------------------------------------------------- #
     def _validate_X(self, X, reset):
-        return validate_data(
-            self, X, accept_sparse="csr", dtype=np.float32, reset=reset, ensure_min_samples=1
+        X = validate_data(
+            self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=reset,
+            ensure_min_samples=1,
         )
+        if reset:
+            warn_on_float32_collapse(X)
+        return X.astype(np.float32, copy=False)
 
     def _validate_fit_data(self, X, y, sample_weight):
         X = self._validate_X(X, reset=True)
