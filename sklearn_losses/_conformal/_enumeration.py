@@ -343,8 +343,16 @@ def member_order(sample, alpha, rows):
     # Only rows in a run of equal scores need their codes ranked.
     in_run = np.flatnonzero(np.concatenate([tied, [False]]) | np.concatenate([[False], tied]))
     run = np.cumsum(np.concatenate([[True], ~tied]))[in_run]
-    packed = np.ascontiguousarray(np.packbits(rows[order[in_run], ::-1], axis=1))
-    code = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
-    code_rank = np.unique(code, return_inverse=True)[1].ravel()
-    order[in_run] = order[in_run][np.lexsort((code_rank, run))]
+    order[in_run] = order[in_run][np.lexsort((_code_rank(rows[order[in_run]]), run))]
     return order
+
+
+def _code_rank(rows):
+    """Keys that sort label-sets as binary numbers, label 0 the lowest bit."""
+    packed = np.packbits(rows[:, ::-1], axis=1)
+    if packed.shape[1] <= 8:
+        wide = np.zeros((packed.shape[0], 8), dtype=np.uint8)
+        wide[:, :packed.shape[1]] = packed
+        return wide.view(">u8").ravel()
+    code = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
+    return np.unique(code, return_inverse=True)[1].ravel()

@@ -135,8 +135,8 @@ def label_set_members(proba, threshold, measure, limit, method):
         rows, alpha, counts, cut = _chunk_members(
             proba[start:start + step], threshold, measure, limit, method
         )
-        bounds = np.cumsum(counts)[:-1]
-        members.extend(zip(np.split(rows, bounds), np.split(alpha, bounds)))
+        ends = np.cumsum(counts)
+        members.extend((rows[a:b], alpha[a:b]) for a, b in zip(ends - counts, ends))
         truncated.append(cut)
     return members, np.concatenate(truncated) if truncated else np.zeros(0, dtype=bool)
 
