@@ -24,6 +24,9 @@ _PAD = 2.0
 _ROW_WIDTH = 4.0
 # Rows re-scored per NumPy call: bounds the float64 temporaries to a few MB.
 _RESCORE_ROWS = 1 << 15
+# From this many rows of one sample, broadcasting its probabilities beats
+# gathering a copy per row.
+_BROADCAST_RUN = 64
 
 
 def nonconformity(proba, Y, measure):
@@ -250,19 +253,20 @@ def flip_rows(levels, labels, best, budget):
            [1, 1, 1],
            [0, 1, 1]], dtype=uint8)
     """
-    samples, rows = [np.zeros(0, dtype=np.int64)], [np.zeros((0, best.shape[1]), np.uint8)]
-    for depth, level in enumerate(levels):
-        node = np.flatnonzero(level.cost <= budget[level.sample])
-        sample = level.sample[node]
-        row = best[sample]
-        at = np.arange(node.size)
-        # Walk up to the root, undoing one flip per level.
+    kept = [np.flatnonzero(level.cost <= budget[level.sample]) for level in levels]
+    sample = np.concatenate([np.zeros(0, dtype=np.int64)] + [
+        level.sample[node] for level, node in zip(levels, kept)
+    ])
+    rows = best[sample]
+    offset = 0
+    for depth, node in enumerate(kept):
+        at = np.arange(offset, offset + node.size)
+        # Walk up to the root, applying one flip per level.
         for up in range(depth, 0, -1):
-            row[at, labels[sample, levels[up].last[node]]] ^= 1
+            rows[at, labels[sample[at], levels[up].last[node]]] ^= 1
             node = levels[up].parent[node]
-        samples.append(sample)
-        rows.append(row)
-    return np.concatenate(samples), np.vstack(rows)
+        offset += at.size
+    return sample, rows
 
 
 def rescore(proba, sample, rows, measure):
@@ -294,22 +298,35 @@ def rescore(proba, sample, rows, measure):
     array([0.3, 1.7])
     """
     alpha = np.empty(len(sample))
-    for start in range(0, len(sample), _RESCORE_ROWS):
-        block = slice(start, start + _RESCORE_ROWS)
-        # In place, in the order nonconformity() computes: rows - proba, |.|,
-        # then the per-row reduction, so every score matches it bit for bit.
-        gap = proba[sample[block]]
-        np.subtract(rows[block], gap, out=gap)
-        np.abs(gap, out=gap)
-        if measure == "l1":
-            alpha[block] = gap.sum(axis=1)
-        else:
-            np.multiply(gap, gap, out=gap)
-            alpha[block] = np.sqrt(gap.sum(axis=1))
+    # Rows come in runs of one sample (a level lists its subsets sample by
+    # sample). Long runs broadcast their sample's probabilities; the short ones
+    # are scored together, each row against a gathered copy.
+    edges = np.flatnonzero(np.diff(sample)) + 1
+    starts, ends = np.r_[0, edges], np.r_[edges, len(sample)]
+    long_run = ends - starts >= _BROADCAST_RUN
+    for start, end in zip(starts[long_run], ends[long_run]):
+        alpha[start:end] = _scores(rows[start:end], proba[sample[start]], measure)
+    short = np.ones(len(sample), dtype=bool)
+    for start, end in zip(starts[long_run], ends[long_run]):
+        short[start:end] = False
+    short = np.flatnonzero(short)
+    for i in range(0, short.size, _RESCORE_ROWS):
+        block = short[i:i + _RESCORE_ROWS]
+        alpha[block] = _scores(rows[block], proba[sample[block]], measure)
     return alpha
 
 
-def member_order(sample, alpha, rows):
+def _scores(rows, proba, measure):
+    """:func:`nonconformity` computed in place: ``rows - proba``, ``|.|``, reduce."""
+    gap = np.subtract(rows, proba, dtype=np.float64)
+    np.abs(gap, out=gap)
+    if measure == "l1":
+        return gap.sum(axis=1)
+    np.multiply(gap, gap, out=gap)
+    return np.sqrt(gap.sum(axis=1))
+
+
+def member_order(sample, alpha, rows, at=None):
     """Order rows by sample, then most conforming first.
 
     Ties in ``alpha`` follow the label-set read as a binary number with label 0
@@ -321,8 +338,11 @@ def member_order(sample, alpha, rows):
         Sample of each row.
     alpha : ndarray of shape (n_rows,)
         Nonconformity of each row.
-    rows : ndarray of shape (n_rows, n_labels)
+    rows : ndarray of shape (n_rows, n_labels) or (n_all, n_labels)
         0/1 label-sets.
+    at : ndarray of shape (n_rows,), default=None
+        Rows to order are ``rows[at]``; read only where scores tie, so the
+        caller need not copy them.
 
     Returns
     -------
@@ -343,7 +363,8 @@ def member_order(sample, alpha, rows):
     # Only rows in a run of equal scores need their codes ranked.
     in_run = np.flatnonzero(np.concatenate([tied, [False]]) | np.concatenate([[False], tied]))
     run = np.cumsum(np.concatenate([[True], ~tied]))[in_run]
-    order[in_run] = order[in_run][np.lexsort((_code_rank(rows[order[in_run]]), run))]
+    tied_rows = order[in_run] if at is None else at[order[in_run]]
+    order[in_run] = order[in_run][np.lexsort((_code_rank(rows[tied_rows]), run))]
     return order
 
 

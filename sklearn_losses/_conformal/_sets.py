@@ -86,15 +86,14 @@ def _chunk_members(proba, threshold, measure, limit, method):
     """Members of one chunk's sets: sorted rows, their scores and sample bounds."""
     sample, rows, truncated = _FINDERS[method](proba, threshold, measure, limit)
     alpha = rescore(proba, sample, rows, measure)
-    inside = alpha <= threshold
-    sample, rows, alpha = sample[inside], rows[inside], alpha[inside]
-    order = member_order(sample, alpha, rows)
-    sample, rows, alpha = sample[order], rows[order], alpha[order]
-    counts = np.bincount(sample, minlength=proba.shape[0])
-    rank = np.arange(sample.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    keep = rank < limit
+    inside = np.flatnonzero(alpha <= threshold)
+    order = inside[member_order(sample[inside], alpha[inside], rows, inside)]
+    counts = np.bincount(sample[order], minlength=proba.shape[0])
+    rank = np.arange(order.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    # One gather of the rows, after sorting and cutting: rows are the big array.
+    order = order[rank < limit]
     truncated |= counts > limit
-    return rows[keep], alpha[keep], np.minimum(counts, limit), truncated
+    return rows[order], alpha[order], np.minimum(counts, limit), truncated
 
 
 def label_set_members(proba, threshold, measure, limit, method):
