@@ -18,6 +18,7 @@ import skorch
 import torch
 from scipy.special import expit, log_expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.metrics import precision_recall_curve
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -169,7 +170,8 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "threshold": [Interval(Real, 0, 1, closed="neither"), "array-like"],
+        "threshold": [Interval(Real, 0, 1, closed="neither"), "array-like",
+                      StrOptions({"tune"})],
         "callbacks": [list, None],
         "warm_start": ["boolean"],
         "n_jobs": [Integral, None],
@@ -238,7 +240,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
     def _set_thresholds(self, n_labels):
         threshold = self.threshold
         if isinstance(threshold, str):
-            return  # a subclass resolves string options after training
+            return  # "tune": set from the validation rows after training
         if np.ndim(threshold) and np.shape(threshold) != (n_labels,):
             raise ValueError(
                 f"threshold has {np.size(threshold)} entries but y has {n_labels} "
@@ -283,6 +285,8 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
                 )
             self._set_thresholds(Y.shape[1])
             self._train(X, self._prepare_targets(Y), sample_weight, warm)
+            if isinstance(self.threshold, str):
+                self._tune_thresholds(X, Y)
             self._after_fit(X, Y)
         return self
 
@@ -310,9 +314,27 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
     def _validation(self, n_samples, seed):
         """The validation split and the history key to monitor."""
         n_valid = round(self.validation_fraction * n_samples)
-        if not self.early_stopping or n_valid < 1 or n_samples - n_valid < 2:
+        tune = isinstance(self.threshold, str)
+        if not (self.early_stopping or tune) or n_valid < 1 or n_samples - n_valid < 2:
             return None, "train_loss"
-        return StratifiedValidationSplit(self.validation_fraction, seed), "valid_loss"
+        split = StratifiedValidationSplit(self.validation_fraction, seed)
+        return split, "valid_loss" if self.early_stopping else "train_loss"
+
+    def _tune_thresholds(self, X, Y):
+        """Per-label thresholds that maximise F1 on the held-out rows.
+
+        A label without a positive among those rows keeps 0.5.
+        """
+        self.thresholds_ = np.full(Y.shape[1], 0.5)
+        rows = getattr(self.net_, "valid_rows_", None)
+        if rows is None or not self.multilabel_:
+            return
+        proba = self._proba_from_logits(self._forward(X[rows]))
+        for j in np.flatnonzero(Y[rows].sum(axis=0) > 0):
+            precision, recall, cuts = precision_recall_curve(Y[rows, j], proba[:, j])
+            f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+            # The last (precision, recall) pair has no threshold.
+            self.thresholds_[j] = float(np.clip(cuts[np.argmax(f1[:-1])], 1e-6, 1 - 1e-6))
 
     def _callbacks(self, monitor):
         stopping = EarlyStopping(monitor, self.n_iter_no_change, self.tol, self.early_stopping)

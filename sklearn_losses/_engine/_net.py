@@ -123,6 +123,12 @@ class TorchNet(skorch.NeuralNet):
                 "values, or lower lr (or weight_decay, if it is large)."
             )
 
+    def get_split_datasets(self, X, y=None, **fit_params):
+        train, valid = super().get_split_datasets(X, y, **fit_params)
+        # Rows held out, as indices into the data given to fit (for tuning).
+        self.valid_rows_ = None if valid is None else valid.row_ids.cpu().numpy()
+        return train, valid
+
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)

@@ -57,8 +57,11 @@ class HybridLossMultiLabelClassifier(TorchClassifierBase):
         Weight of the contrastive term (0 switches it off).
     temperature : float, default=0.1
         Temperature of the contrastive term.
-    threshold : float or array-like of shape (n_labels,), default=0.5
-        Decision threshold on ``predict_proba``.
+    threshold : float, array-like of shape (n_labels,) or "tune", default=0.5
+        Decision threshold on ``predict_proba``, per label or for all. "tune"
+        holds out ``validation_fraction`` of the rows (stratified per label)
+        and picks each label's F1-optimal threshold on them; rare labels gain
+        most, since 0.5 under-predicts them.
     lr : float, default=1e-3
         AdamW learning rate; divided by 5 when the monitored loss stalls for
         ``n_iter_no_change // 2`` epochs.

@@ -181,6 +181,8 @@ class PUMultiLabelClassifier(TorchClassifierBase):
     _parameter_constraints = {
         **TorchClassifierBase._parameter_constraints,
         "batch_size": [Interval(Integral, 2, None, closed="left")],
+        # No "tune": F1 on held-out PU labels counts unlabeled positives as errors.
+        "threshold": [Interval(Real, 0, 1, closed="neither"), "array-like"],
         "hidden_layer_sizes": ["array-like"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],

@@ -5,6 +5,7 @@ import copy
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.utils.validation import check_is_fitted
 
 from .._engine import (
     Integral,
@@ -78,11 +79,22 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
     meta_loss_rescaling : bool, default=True
         Weight the meta loss with the rescaler's weights; False is the
         paper's ablation and tends to favour noisy samples.
+    meta_gradient : {"double_backward", "jvp"}, default="double_backward"
+        How the rescaler's gradient through the look-ahead step is computed.
+        Both give the same gradient (up to rounding): ``"double_backward"``
+        differentiates through the look-ahead gradient (reverse over
+        reverse, as in the paper); ``"jvp"`` gets the meta gradient by a
+        plain backward pass and the batch's sensitivity to each weight by
+        one forward-mode pass (``torch.autograd.forward_ad``), which needs
+        the module to support forward-mode differentiation. See the user
+        guide for when each is faster.
     weight_granularity : {"auto", "sample", "label"}, default="auto"
         For multi-label targets: one weight per row ("sample", mean BCE) or
         per (row, label) ("label"). ``"auto"`` is "label".
-    threshold : float or array-like of shape (n_labels,), default=0.5
-        Probability threshold of ``predict`` for multi-label targets.
+    threshold : float, array-like of shape (n_labels,) or "tune", default=0.5
+        Probability threshold of ``predict`` for multi-label targets; "tune"
+        picks each label's F1-optimal threshold on ``validation_fraction`` of
+        the rows, held out (against their possibly noisy labels).
     max_epochs : int, default=10
         Upper bound on the training epochs.
     early_stopping : bool, default=False
@@ -130,16 +142,21 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
         ``class_mean_weight`` (per noisy class, or per label), which shows a
         class whose weights collapse.
     sample_weights_ : ndarray of shape (n_samples,) or (n_samples, n_labels)
-        Weight of each training sample (entry) in the last epoch; low weights
-        flag suspected label errors.
-    sample_weight_history_ : ndarray of shape (max_epochs, n_samples[, n_labels])
-        The weights of every epoch.
+        Weight of each training sample (entry) in the last epoch, float32;
+        low weights flag suspected label errors. Rows held out for early
+        stopping are NaN.
+    sample_weight_mean_ : ndarray of shape (n_samples,) or (n_samples, n_labels)
+        Mean weight of each sample (entry) over the epochs of the last call
+        to ``fit``, float32: a steadier score than one epoch's. Kept as a
+        running sum during training; the weights of single epochs are not
+        stored (per-epoch means per class are in ``history_``).
     label_issues_ : pandas.DataFrame
         One row per sample (1-D ``y``) or per (sample, label) entry, with
         cleanlab's columns ``is_label_issue`` (weight < 0.5),
         ``label_quality`` (the weight), ``given_label`` and
-        ``predicted_label`` (in-sample prediction); multi-label adds
-        ``sample`` and ``label``.
+        ``predicted_label`` (in-sample prediction at the end of ``fit``);
+        multi-label adds ``sample`` and ``label``. Built when read, not
+        stored: for multi-label data it has ``n_samples * n_labels`` rows.
     device_ : str
         Device used.
     thresholds_ : ndarray of shape (n_labels,)
@@ -189,6 +206,7 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
         "weight_normalization": [StrOptions({"auto", "batch", "class"})],
         "class_separation": ["boolean"],
         "meta_loss_rescaling": ["boolean"],
+        "meta_gradient": [StrOptions({"double_backward", "jvp"})],
         "weight_granularity": [StrOptions({"auto", "sample", "label"})],
     }
     _net_class = StormNet
@@ -209,6 +227,7 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
         weight_normalization="auto",
         class_separation=True,
         meta_loss_rescaling=True,
+        meta_gradient="double_backward",
         weight_granularity="auto",
         threshold=0.5,
         max_epochs=10,
@@ -236,6 +255,7 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
         self.weight_normalization = weight_normalization
         self.class_separation = class_separation
         self.meta_loss_rescaling = meta_loss_rescaling
+        self.meta_gradient = meta_gradient
         self.weight_granularity = weight_granularity
         self.threshold = threshold
         self.max_epochs = max_epochs
@@ -305,14 +325,20 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
         return self._fit(X, y, None)
 
     def _after_fit(self, X, Y):
-        self.rescaler_ = self.net_.rescaler_
-        history = np.stack(self.net_.weight_history_).astype(np.float64)
-        del self.net_.weight_history_
-        if history.shape[2] == 1:
-            history = history[:, :, 0]
-        self.sample_weight_history_ = history
-        self.sample_weights_ = history[-1]
-        self.label_issues_ = self._label_issues(X, Y)
+        net = self.net_
+        self.rescaler_ = net.rescaler_
+        self.sample_weights_ = _squeeze_units(net.last_weights_)
+        self.sample_weight_mean_ = _squeeze_units(net.mean_weights_)
+        del net.last_weights_, net.mean_weights_
+        # What label_issues_ needs besides the weights, kept compact: the
+        # table itself is built only when it is read.
+        predicted = self._labels(self._proba_from_logits(self._forward(X)))
+        if self.multilabel_:
+            self._given_labels = Y.astype(np.uint8)
+            self._fit_predictions = predicted.astype(np.uint8)
+        else:
+            self._given_labels = self._label_binarizer.inverse_transform(Y)
+            self._fit_predictions = predicted
 
     def _net_kwargs(self, n_samples):
         return {
@@ -322,31 +348,34 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
             "memory_size": self.batch_size if self.memory_size is None else self.memory_size,
             "extra_pass_dropout": self.dropout,
             "meta_loss_rescaling": self.meta_loss_rescaling,
+            "meta_gradient": self.meta_gradient,
         }
 
-    def _label_issues(self, X, Y):
+    @property
+    def label_issues_(self):
+        """Suspected label errors in cleanlab's format (see the class docstring)."""
+        check_is_fitted(self, "sample_weights_")
         weights = self.sample_weights_
-        predicted = self._labels(self._proba_from_logits(self._forward(X)))
+        given, predicted = self._given_labels, self._fit_predictions
         if self.multilabel_ and weights.ndim == 1:
             # One weight per row: labels as lists of positive label indices,
             # cleanlab's multi-label format.
             return pd.DataFrame({
                 "is_label_issue": weights < 0.5,
                 "label_quality": weights,
-                "given_label": [list(np.flatnonzero(row)) for row in Y],
+                "given_label": [list(np.flatnonzero(row)) for row in given],
                 "predicted_label": [list(np.flatnonzero(row)) for row in predicted],
             })
         if self.multilabel_:
-            n, k = Y.shape
+            n, k = given.shape
             return pd.DataFrame({
                 "is_label_issue": weights.ravel() < 0.5,
                 "label_quality": weights.ravel(),
-                "given_label": Y.astype(np.int64).ravel(),
-                "predicted_label": predicted.ravel(),
+                "given_label": given.ravel().astype(np.int64),
+                "predicted_label": predicted.ravel().astype(np.int64),
                 "sample": np.repeat(np.arange(n), k),
                 "label": np.tile(self.classes_, n),
             })
-        given = self._label_binarizer.inverse_transform(Y)
         return pd.DataFrame({
             "is_label_issue": weights < 0.5,
             "label_quality": weights,
@@ -367,3 +396,8 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
                 Xi = torch.from_numpy(dense_rows(X, rows)).to(net.device, torch.float64)
                 out.append(as_logits(module(Xi)))
         return torch.cat(out).cpu().numpy()
+
+
+def _squeeze_units(weights):
+    """One weight per sample is a 1-D array."""
+    return weights[:, 0] if weights.shape[1] == 1 else weights
