@@ -188,3 +188,47 @@ def test_dataframe_fit_and_predict_emit_no_warning(estimator, multilabel_data):
         fitted.predict(frame)
         fitted.predict_proba(frame)
     assert fitted.__sklearn_tags__().target_tags.multi_output
+
+
+# --------------------------------------------------------------------------- #
+# imbalanced-learn: our estimators as the last step after a sampler
+# --------------------------------------------------------------------------- #
+@pytest.fixture(scope="module")
+def imbalanced_data():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=600, n_features=8, n_informative=4,
+                               weights=[0.92, 0.08], class_sep=0.8, random_state=0)
+    return X.astype(np.float32), y
+
+
+@pytest.mark.parametrize("estimator", _small_estimators(), ids=_ids)
+def test_imblearn_pipeline_with_a_sampler(estimator, imbalanced_data):
+    from imblearn.over_sampling import RandomOverSampler
+    from imblearn.pipeline import Pipeline as ImbPipeline
+
+    X, y = imbalanced_data
+    pipe = ImbPipeline([("scale", StandardScaler()),
+                        ("sample", RandomOverSampler(random_state=0)),
+                        ("clf", clone(estimator))])
+    pipe.fit(X, y)
+    assert set(pipe.predict(X)) <= {0, 1}
+    scores = cross_val_score(pipe, X, y, cv=KFold(2, shuffle=True, random_state=0),
+                             scoring="balanced_accuracy")
+    assert np.isfinite(scores).all()
+
+
+def test_oversampling_raises_minority_recall_of_the_hybrid_classifier(imbalanced_data):
+    from imblearn.metrics import sensitivity_score
+    from imblearn.over_sampling import RandomOverSampler
+    from imblearn.pipeline import make_pipeline as make_imb_pipeline
+
+    X, y = imbalanced_data
+    X_tr, X_te, y_tr, y_te = X[:400], X[400:], y[:400], y[400:]
+    plain = make_imb_pipeline(StandardScaler(), HybridLossMultiLabelClassifier(
+        max_epochs=40, random_state=0))
+    sampled = make_imb_pipeline(StandardScaler(), RandomOverSampler(random_state=0),
+                                HybridLossMultiLabelClassifier(max_epochs=40, random_state=0))
+    recall = [sensitivity_score(y_te, model.fit(X_tr, y_tr).predict(X_te))
+              for model in (plain, sampled)]
+    assert recall[1] > recall[0] + 0.1
