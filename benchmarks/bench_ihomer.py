@@ -17,9 +17,10 @@ Three tables:
    micro-F1 of iHOMER and MLHAT as published, beside ours (plus macro-F1,
    the paper's weak point) and river BR-LR.
 3. **Label clustering**: IHOMER's label tree against one global cluster
-   (``max_clusters=1``) on larger label spaces. Peak memory is the growth of
-   the process's peak RSS during the run, a lower bound when an earlier run
-   peaked higher.
+   (``max_clusters=1``) on larger label spaces, with the resident memory
+   after 10 % of the stream and at its end (flat memory: a stream learner's
+   state must not grow), the pickled model size, and how the labels ended up
+   (cluster sizes, which predictor each label uses).
 
 Usage::
 
@@ -29,6 +30,7 @@ Usage::
 """
 
 import argparse
+import pickle
 import platform
 import resource
 import sys
@@ -80,8 +82,17 @@ def _river_rows(X):
     return [dict(enumerate(row.tolist())) for row in np.asarray(X)]
 
 
-def run_ihomer(rows, Y, params):
-    """One-row-per-call prequential pass; returns the predictions and the model."""
+def _rss_mb():
+    """Resident memory now, in MiB (Linux)."""
+    return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def run_ihomer(rows, Y, params, memory=None):
+    """One-row-per-call prequential pass; returns the predictions and the model.
+
+    ``memory``, a list, receives the resident memory after 10 % of the rows
+    and at the end.
+    """
     model = IHOMERClassifier(**params)
     preds = np.zeros(Y.shape, dtype=np.int8)
     labels = [y[None] for y in Y]
@@ -89,6 +100,8 @@ def run_ihomer(rows, Y, params):
     for i in range(1, len(rows)):
         preds[i] = model.predict(rows[i])[0]
         model.partial_fit(rows[i], labels[i])
+        if memory is not None and i in (len(rows) // 10, len(rows) - 1):
+            memory.append(_rss_mb())
     return preds, model
 
 
@@ -101,7 +114,7 @@ def _br_lr():
     )
 
 
-def run_river(rows, Y):
+def run_river(rows, Y, memory=None):
     model = _br_lr()
     preds = np.zeros(Y.shape, dtype=np.int8)
     targets = [dict(enumerate(y.astype(bool).tolist())) for y in Y]
@@ -110,6 +123,8 @@ def run_river(rows, Y):
             pred = model.predict_one(x) or {}
             preds[i] = [pred.get(j, False) for j in range(Y.shape[1])]
         model.learn_one(x, y)
+        if memory is not None and i in (len(rows) // 10, len(rows) - 1):
+            memory.append(_rss_mb())
     return preds, model
 
 
@@ -142,28 +157,38 @@ def throughput(name, repeats):
             for key, label in (("ihomer", "IHOMERClassifier"), ("river", "BR-LR (river)"))]
 
 
-def _peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def timed(function):
-    """Run once; return its result, inst/s denominator (seconds) and peak-RSS growth."""
-    peak, start = _peak_mb(), time.perf_counter()
+    """Run once; return its result and the seconds it took."""
+    start = time.perf_counter()
     result = function()
-    return result, time.perf_counter() - start, _peak_mb() - peak
+    return result, time.perf_counter() - start
 
 
 def paper_rows(name, with_river):
     X, Y = load_stream(name)
     rows = _ihomer_rows(X)
-    (preds, model), seconds, _ = timed(lambda: run_ihomer(rows, Y, {"random_state": 0}))
+    (preds, model), seconds = timed(lambda: run_ihomer(rows, Y, {"random_state": 0}))
     out = [(name, "IHOMERClassifier", len(Y) / seconds, scores(Y, preds),
             f"{model.n_clusters_} clusters")]
     if with_river:
         river_input = _river_rows(X)
-        (preds, _), seconds, _ = timed(lambda: run_river(river_input, Y))
+        (preds, _), seconds = timed(lambda: run_river(river_input, Y))
         out.append((name, "BR-LR (river)", len(Y) / seconds, scores(Y, preds), ""))
     return out
+
+
+def _describe(model):
+    """Clusters and the predictor each label ends with (why clustering helps or not)."""
+    sizes = np.bincount([len(c) for c in model.label_partition_])
+    modes = np.bincount(model.learners_.snap_label_mode, minlength=4)
+    return (f"{model.n_clusters_} clusters ({sizes[1:3].sum()} of size 1-2, largest "
+            f"{len(sizes) - 1}), {model.n_restructures_} restructures; labels by predictor "
+            f"kNN/BR/LP/pure: {'/'.join(map(str, modes))}")
+
+
+def _memory(memory, model):
+    return (f"RSS {memory[0]:.0f} -> {memory[1]:.0f} MiB from 10 % of the stream to its "
+            f"end, model {len(pickle.dumps(model)) / 2**20:.1f} MiB pickled")
 
 
 def clustering_rows(name, with_river):
@@ -172,16 +197,18 @@ def clustering_rows(name, with_river):
     out = []
     for label, params in (("IHOMERClassifier", {}),
                           ("global: max_clusters=1", {"max_clusters": 1})):
-        (preds, model), seconds, peak = timed(
-            lambda p=params: run_ihomer(rows, Y, {"random_state": 0, **p}))
+        memory = []
+        (preds, model), seconds = timed(
+            lambda p=params, m=memory: run_ihomer(rows, Y, {"random_state": 0, **p}, m))
         out.append((name, label, len(Y) / seconds, scores(Y, preds),
-                    f"{model.n_clusters_} clusters, +{peak:.0f} MiB"))
+                    f"{_describe(model)}; {_memory(memory, model)}"))
         print(_row(out[-1]), flush=True)
     if with_river:
-        river_input = _river_rows(X)
-        (preds, _), seconds, peak = timed(lambda: run_river(river_input, Y))
+        river_input, memory = _river_rows(X), []
+        (preds, model), seconds = timed(lambda: run_river(river_input, Y, memory))
         out.append((name, "BR-LR (river)", len(Y) / seconds, scores(Y, preds),
-                    f"+{peak:.0f} MiB"))
+                    f"predicts {preds[1:].sum() / Y[1:].sum():.0%} as many positives as "
+                    f"there are; {_memory(memory, model)}"))
         print(_row(out[-1]), flush=True)
     return out
 
