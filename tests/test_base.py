@@ -444,3 +444,10 @@ def test_scaled_features_fit_without_a_precision_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _PlainMLPClassifier(max_epochs=1).fit(X.astype(np.float64) * 1e6, Y)
+
+
+def test_verbose_log_has_no_terminal_colour_codes(capsys):
+    X, Y = _structured_multilabel(60)
+    _PlainMLPClassifier(max_epochs=3, early_stopping=True, verbose=1).fit(X, Y)
+    out = capsys.readouterr().out
+    assert "valid_loss" in out and "\x1b[" not in out

@@ -186,3 +186,15 @@ def test_nullable_boolean_frame_with_missing_entries_is_partial_labels():
     from_frame = PUMultiLabelClassifier(**params).fit(X, frame).predict_proba(X)
     from_nan = PUMultiLabelClassifier(**params).fit(X, Y).predict_proba(X)
     np.testing.assert_array_equal(from_frame, from_nan)
+
+
+def test_history_records_every_loss_term_per_epoch():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    clf = PUMultiLabelClassifier(max_epochs=3, random_state=0).fit(X, Y)
+    assert len(clf.history_) == 3
+    for key in ("train_loss", "loss_positive", "loss_unlabeled", "loss_mixup"):
+        assert np.isfinite(clf.history_[:, key]).all()
+    no_mixup = PUMultiLabelClassifier(max_epochs=1, mixup=False, random_state=0).fit(X, Y)
+    assert "loss_mixup" not in no_mixup.history_[-1]

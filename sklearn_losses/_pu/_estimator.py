@@ -121,8 +121,8 @@ class PUMultiLabelClassifier(TorchClassifierBase):
         ``on_missing_positives="warn"``).
     label_prior_ : ndarray of shape (`n_labels_`,)
         Mean predicted probability on the training rows. It ranks the labels by
-        true frequency but is not calibrated: on Yeast with 30% of positives kept
-        it ran 0.08 high on average (a diagnostic, not an estimate to rely on).
+        true frequency but is not calibrated (a diagnostic, not an estimate to
+        rely on; ``docs/benchmarks.md`` has measured gaps).
     propensity_ : ndarray of shape (`n_labels_`,)
         ``observed_positive_rate_ / label_prior_``, the estimated chance that a
         positive was labelled.
