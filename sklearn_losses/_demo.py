@@ -120,13 +120,10 @@ def _batch_models(n_features, n_labels, epochs, seed):
     return {
         "BR logistic regression (sklearn)": MultiOutputClassifier(logreg),
         "ClassifierChain (sklearn)": ClassifierChain(logreg, random_state=seed),
-        "MLPClassifier (sklearn)": MLPClassifier(
-            (128, 128), max_iter=epochs, early_stopping=False, random_state=seed
-        ),
+        # Both at their defaults: what a user gets without tuning.
+        "MLPClassifier (sklearn)": MLPClassifier(random_state=seed),
         "skorch MLP, plain BCE": _SkorchBCE(n_features, n_labels, epochs, seed),
-        "HybridLossMultiLabelClassifier": HybridLossMultiLabelClassifier(
-            max_epochs=epochs, random_state=seed
-        ),
+        "HybridLossMultiLabelClassifier": HybridLossMultiLabelClassifier(random_state=seed),
     }
 
 
@@ -147,7 +144,7 @@ def _pu_rows(X_tr, Y_tr, X_te, Y_te, epochs, seed):
     Y_pu, _ = make_positive_unlabeled(Y_tr, keep_positive=0.3, random_state=seed)
     setting = "30% of positives observed, no negatives"
     naive = _SkorchBCE(X_tr.shape[1], Y_tr.shape[1], epochs, seed)
-    pu = PUMultiLabelClassifier(max_epochs=epochs, random_state=seed)
+    pu = PUMultiLabelClassifier(random_state=seed)
     rows = []
     for name, model, note in [
         ("skorch MLP, BCE (unlabeled = negative)", naive, "naive baseline"),
