@@ -469,26 +469,24 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
                 f"method='naive' enumerates 2**{self.n_labels_} label-sets; it is "
                 f"limited to {_NAIVE_MAX_LABELS} labels. Use method='efficient'."
             )
-        members, cut = label_set_members(
+        rows, alpha, counts, cut = label_set_members(
             proba, max(thresholds), self.measure, self.max_sets, self.method
         )
+        sample = np.repeat(np.arange(len(counts)), counts)
+        starts = (np.cumsum(counts) - counts).tolist()
         sets, truncated = [], []
         for threshold in thresholds:
             # Members are sorted by score, so a larger eps keeps a prefix; it is
             # cut only if every member kept at the smallest eps is still inside.
-            inside = [np.searchsorted(alpha, threshold, side="right") for _, alpha in members]
-            truncated.append(cut & np.array([n == len(a) for n, (_, a) in zip(inside, members)]))
-            sets.append([self._fill_empty(rows[:n], o) for (rows, _), n, o in
-                         zip(members, inside, proba)])
+            inside = np.bincount(sample[alpha <= threshold], minlength=len(counts))
+            truncated.append(cut & (inside == counts))
+            sets.append([rows[a:a + n] for a, n in zip(starts, inside.tolist())])
+            if not self.allow_empty:
+                _fill_empty(sets[-1], proba)
         _warn_truncated(np.flatnonzero(np.logical_or.reduce(truncated)), self.max_sets)
         if scalar:
             sets, truncated = sets[0], truncated[0]
         return (sets, truncated) if return_truncated else sets
-
-    def _fill_empty(self, rows, proba):
-        if rows.shape[0] or self.allow_empty:
-            return rows
-        return (proba >= 0.5).astype(np.uint8)[None]
 
     def predict_set_summary(self, X, significance=None):
         """What each prediction set says about each label, without listing it.
@@ -538,6 +536,13 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _fill_empty(sets, proba):
+    """Replace each empty set by the most likely label-set, in place."""
+    for i, members in enumerate(sets):
+        if members.shape[0] == 0:
+            sets[i] = (proba[i] >= 0.5).astype(np.uint8)[None]
 
 
 def _warn_truncated(samples, max_sets):

@@ -114,30 +114,32 @@ def label_set_members(proba, threshold, measure, limit, method):
 
     Returns
     -------
-    members : list of (rows, alpha) tuples
-        Per sample: its members as uint8 rows, most conforming first, and their
-        scores.
+    rows : ndarray of shape (n_members, n_labels), dtype uint8
+        Members of all sets, sample by sample, each set most conforming first.
+    alpha : ndarray of shape (n_members,)
+        Their scores.
+    counts : ndarray of shape (n_samples,)
+        Members listed per sample.
     truncated : ndarray of shape (n_samples,), dtype bool
         Samples whose set held more than ``limit`` members.
 
     Examples
     --------
     >>> import numpy as np
-    >>> members, cut = label_set_members(np.array([[0.9, 0.4]]), 0.75, "l1", 10, "efficient")
-    >>> members[0][0], cut
+    >>> rows, alpha, counts, cut = label_set_members(
+    ...     np.array([[0.9, 0.4]]), 0.75, "l1", 10, "efficient")
+    >>> rows, counts, cut
     (array([[1, 0],
-           [1, 1]], dtype=uint8), array([False]))
+           [1, 1]], dtype=uint8), array([2]), array([False]))
     """
-    members, truncated = [], []
+    parts = []
     step = _chunk_size(limit, proba.shape[1])
     for start in range(0, proba.shape[0], step):
-        rows, alpha, counts, cut = _chunk_members(
-            proba[start:start + step], threshold, measure, limit, method
-        )
-        ends = np.cumsum(counts)
-        members.extend((rows[a:b], alpha[a:b]) for a, b in zip(ends - counts, ends))
-        truncated.append(cut)
-    return members, np.concatenate(truncated) if truncated else np.zeros(0, dtype=bool)
+        parts.append(_chunk_members(proba[start:start + step], threshold, measure, limit, method))
+    if not parts:
+        return (np.zeros((0, proba.shape[1]), np.uint8), np.zeros(0),
+                np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
+    return tuple(np.concatenate(arrays) for arrays in zip(*parts))
 
 
 def candidate_p_values(proba, Y, calibration_scores, measure):
