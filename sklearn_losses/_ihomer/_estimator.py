@@ -29,8 +29,14 @@ from ._stream import error_rose, example_f1_rows
 
 __all__ = ["IHOMERClassifier", "IHOMERRiver", "prequential_evaluate"]
 
+# Rows per block when predicting many rows.
+_PREDICT_BLOCK = 1024
 # Parameters that shape the model's arrays: changing them needs a new fit.
 _FIXED_PARAMS = ("hidden_layer_sizes", "knn_window", "lp_max_labelsets", "device")
+
+
+def _dense(X):
+    return X.toarray() if sp.issparse(X) else X
 
 
 def _hidden_sizes(value):
@@ -279,7 +285,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
                                         and X.shape[0] <= self.batch_size)) \
                 and X.ndim == 2 and X.shape[0] >= 1 and X.shape[1] == self.n_features_in_ \
                 and X.dtype.kind == "f" and not hasattr(self, "feature_names_in_"):
-            dense = X.toarray() if sp.issparse(X) else X
+            dense = _dense(X)
             if np.isfinite(dense).all():
                 return dense.astype(np.float32)
         return self._validate_X(X, reset=False)
@@ -457,8 +463,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         learners, pos = self.learners_, 0
         while pos < X.shape[0]:
             take = min(X.shape[0] - pos, self.batch_size - self._n_buffered)
-            rows = X[pos:pos + take]
-            rows = rows.toarray() if sp.issparse(rows) else rows
+            rows = _dense(X[pos:pos + take])
             at = slice(self._n_buffered, self._n_buffered + take)
             self._buf_X[at] = rows
             self._buf_Y[at] = Y[pos:pos + take]
@@ -479,8 +484,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         cache = self._cache
         if cache is None or X.shape[0] != cache[1].shape[0]:
             return None
-        dense = X.toarray() if sp.issparse(X) else X
-        if not np.array_equal(dense, cache[1]):
+        if not np.array_equal(_dense(X), cache[1]):
             return None
         return cache[0], cache[2], cache[3]
 
@@ -614,11 +618,16 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
             check_is_fitted(self, "learners_")  # raises NotFittedError
         X = self._check_stream_X(X)
         learners = self.learners_
-        dense = X.toarray() if sp.issparse(X) else X
+        if X.shape[0] > self.batch_size:
+            # Sparse rows are densified a block at a time, never all at once.
+            return np.concatenate([
+                learners.predict_proba(_dense(X[start:start + _PREDICT_BLOCK]))
+                for start in range(0, X.shape[0], _PREDICT_BLOCK)
+            ])
+        dense = _dense(X)
         candidates = learners.candidates(dense.astype(np.float64))
         scores = learners.combine(candidates)
-        if X.shape[0] <= self.batch_size:
-            self._cache = (learners.version, dense.copy(), candidates, scores)
+        self._cache = (learners.version, dense.copy(), candidates, scores)
         return scores
 
     def _current_thresholds(self):
