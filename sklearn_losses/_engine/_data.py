@@ -63,6 +63,12 @@ class DeviceDataset(torch.utils.data.Dataset):
         self.w = _to_device(np.asarray(sample_weight, dtype=np.float32), device)
         self.row_ids = torch.arange(len(self.Y_host), device=device)
 
+    @property
+    def index_device(self):
+        """Where batch indices should live: the host for sparse rows (picked
+        there), else the training device (gathered there)."""
+        return "cpu" if self.sparse else self.device
+
     def __len__(self):
         return self.Y.shape[0]
 
@@ -76,7 +82,7 @@ class DeviceDataset(torch.utils.data.Dataset):
         Parameters
         ----------
         index : LongTensor of shape (batch,)
-            Row indices, on the dataset's device.
+            Row indices, on :attr:`index_device`.
 
         Returns
         -------
@@ -85,13 +91,20 @@ class DeviceDataset(torch.utils.data.Dataset):
             the data given to ``fit`` (a validation split keeps them).
         """
         if self.sparse:
-            # The CSR rows are picked on the host; the index lives there too
-            # when the device is the CPU, so this is no synchronisation.
+            # The CSR rows are picked on the host, where the index lives, so
+            # reading it needs no synchronisation with the device.
             rows = dense_rows(self.X, index.cpu().numpy())
-            X = torch.from_numpy(rows).to(self.device, non_blocking=True)
+            X = torch.from_numpy(rows).pin_memory() if self._pin else torch.from_numpy(rows)
+            X = X.to(self.device, non_blocking=True)
+            index = index.to(self.device, non_blocking=True)
         else:
             X = self.X[index]
         return X, {"y": self.Y[index], "w": self.w[index], "idx": self.row_ids[index]}
+
+    @property
+    def _pin(self):
+        # Pinned host memory makes the copy asynchronous; only CUDA has it.
+        return str(self.device).startswith("cuda")
 
     def subset(self, rows):
         """A dataset of the rows ``rows`` (ndarray of int), on the same device."""
@@ -140,10 +153,12 @@ class BatchIterator:
 
     def __iter__(self):
         n = len(self.dataset)
+        device = self.dataset.index_device
         if self.shuffle:
-            order = torch.randperm(n, generator=self.generator).to(self.dataset.device)
+            # One host-to-device copy per epoch.
+            order = torch.randperm(n, generator=self.generator).to(device)
         else:
-            order = torch.arange(n, device=self.dataset.device)
+            order = torch.arange(n, device=device)
         for k in range(len(self)):
             yield self.dataset.take(order[k * self.batch_size:(k + 1) * self.batch_size])
 

@@ -143,7 +143,11 @@ def pumlc_mixup_penalty(module, X, logits, targets, mixup_alpha=0.3, generator=N
     half = X.shape[0] // 2
     if half == 0:
         return logits.new_zeros(())
-    order = torch.randperm(half, generator=generator).to(X.device)
+    if generator is None:
+        # Drawn where the data is: a host-to-device copy per batch could stall the GPU.
+        order = torch.randperm(half, device=X.device)
+    else:
+        order = torch.randperm(half, generator=generator).to(X.device)
     # lam is drawn on the CPU from a seed of the torch generator: reproducible,
     # and no device synchronisation.
     seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
