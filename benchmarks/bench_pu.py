@@ -180,7 +180,7 @@ def to_markdown(results, seeds, epochs, command):
         "",
         "Naive = the same network with BCE and unlabeled entries taken as negatives "
         "(`HybridLossMultiLabelClassifier(pos_weighting=None, corr_weight=0, "
-        "contrastive_weight=0, dropout=0)`); ablation = `temperature=False, gamma=0, "
+        "contrastive_weight=0, dropout=0)`); ablation = `adaptive_temperature=False, gamma=0, "
         "mixup=False` (plain per-label VPU). A label left with no observed positive "
         "(possible at keep 0.1) is predicted 0 by the naive model.",
         "",
