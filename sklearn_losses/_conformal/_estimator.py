@@ -4,7 +4,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
@@ -12,17 +11,9 @@ from sklearn.model_selection import ShuffleSplit
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.utils._param_validation import RealNotInt
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
-from .._engine import (
-    HasMethods,
-    Interval,
-    StrOptions,
-    _never_positive_error,
-    binarize_class_labels,
-    check_binary_indicator,
-    is_class_label_column,
-)
+from .._engine import HasMethods, Interval, StrOptions, check_binary_indicator, encode_targets
 from ._enumeration import nonconformity
 from ._sets import candidate_p_values, label_set_members, p_values, set_summary
 
@@ -204,26 +195,17 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
     def _prefit(self):
         return isinstance(self.estimator, FrozenEstimator)
 
-    def _encode_targets(self, y, names):
-        y = y.toarray() if sp.issparse(y) else np.asarray(y)
-        if is_class_label_column(y):
-            y = y.ravel()
-        if y.ndim == 1:
-            self._label_binarizer, Y = binarize_class_labels(y)
-            self.classes_ = self._label_binarizer.classes_
-            self.multilabel_ = False
-            self.label_names_ = self.classes_
-            return Y.astype(np.int64)
-        Y = check_binary_indicator(y, name="y").astype(np.int64)
-        self.multilabel_ = True
-        self.classes_ = np.arange(Y.shape[1])
-        self.label_names_ = self.classes_ if names is None else np.asarray(names, dtype=object)
+    def _encode_targets(self, y):
         # A prefitted model learned its labels elsewhere; calibration rows may
         # well miss one.
-        never = np.flatnonzero(Y.sum(axis=0) == 0)
-        if never.size and not self._prefit():
-            raise _never_positive_error(self.label_names_[never].tolist())
-        return Y
+        Y, encoding = encode_targets(
+            y, require_positive=not self._prefit(), estimator_name=type(self).__name__
+        )
+        self.multilabel_ = encoding.multilabel
+        self.classes_ = encoding.classes
+        self.label_names_ = encoding.label_names
+        self._label_binarizer = encoding.binarizer
+        return Y.astype(np.int64)
 
     def _targets(self, y):
         """0/1 indicator matrix of a test ``y``, encoded as in ``fit``."""
@@ -279,9 +261,9 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
-        names = list(y.columns) if hasattr(y, "columns") else None
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True)
-        Y = self._encode_targets(y, names)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"])
+        Y = self._encode_targets(y)
+        check_consistent_length(X, Y)
         self.thresholds_ = _check_thresholds(self.threshold, Y.shape[1])
         proper, calibration = self._split(X.shape[0])
         self.n_labels_ = Y.shape[1]
