@@ -179,9 +179,15 @@ def test_threshold_validation_and_per_label_thresholds():
     X, Y = _structured_multilabel(60)
     with pytest.raises(ValueError, match="one threshold per label"):
         _PlainMLPClassifier(threshold=[0.5, 0.5], max_epochs=1).fit(X, Y)
-    clf = _PlainMLPClassifier(threshold=[0.01, 0.5, 0.99], max_epochs=2).fit(X, Y)
-    pred = clf.predict(X)
-    assert pred[:, 0].mean() >= pred[:, 2].mean()
+    thresholds = np.array([0.2, 0.5, 0.8])
+    params = dict(max_epochs=2, random_state=0)
+    per_label = _PlainMLPClassifier(threshold=thresholds, **params).fit(X, Y)
+    scalar = _PlainMLPClassifier(threshold=0.5, **params).fit(X, Y)
+    proba = per_label.predict_proba(X)
+    np.testing.assert_array_equal(scalar.predict_proba(X), proba)  # same seed, same model
+    np.testing.assert_array_equal(per_label.predict(X), (proba >= thresholds).astype(int))
+    np.testing.assert_array_equal(scalar.predict(X), (proba >= 0.5).astype(int))
+    assert not np.array_equal(per_label.predict(X), scalar.predict(X))
 
 
 def test_unfitted_and_bad_input_errors():

@@ -245,3 +245,16 @@ def test_tuned_thresholds_raise_validation_macro_f1_on_yeast(yeast_split):
     test_fixed = f1_score(Y_te, (clf.predict_proba(X_te) >= 0.5).astype(int),
                           average="macro", zero_division=0)
     assert test_tuned > test_fixed
+
+
+def test_custom_module_class_or_instance_is_trained_and_never_mutated():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 5)).astype(np.float32)
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    instance = MultiLabelMLP(5, 2, hidden_layer_sizes=(8,))
+    before = [p.detach().clone() for p in instance.parameters()]
+    for module in (instance, MultiLabelMLP):
+        clf = HybridLossMultiLabelClassifier(module=module, max_epochs=30, lr=1e-2,
+                                             random_state=0).fit(X, Y)
+        assert (clf.predict(X) == Y).mean() > 0.8
+    assert all(torch.equal(a, b) for a, b in zip(before, instance.parameters()))

@@ -20,7 +20,7 @@ from ._base import (
 from ._data import BatchIterator, DeviceDataset, StratifiedValidationSplit, dense_rows
 from ._device import draw_seed, resolve_device, resolve_n_threads, seeded_torch, torch_threads
 from ._net import EarlyStopping, TorchNet
-from ._network import MLPNetwork, check_hidden_layer_sizes
+from ._network import MLPNetwork, check_hidden_layer_sizes, instantiate_module
 from ._targets import (
     TargetEncoding,
     binarize_class_labels,
@@ -55,6 +55,7 @@ __all__ = [
     "dense_rows",
     "draw_seed",
     "encode_targets",
+    "instantiate_module",
     "is_class_label_column",
     "logits_to_proba",
     "never_positive_error",

@@ -1,11 +1,33 @@
 """A plain feed-forward network shared by several estimators."""
 
+import copy
 from numbers import Integral
 
 import numpy as np
 from torch import nn
 
-__all__ = ["MLPNetwork", "check_hidden_layer_sizes", "hidden_stack"]
+__all__ = ["MLPNetwork", "check_hidden_layer_sizes", "hidden_stack", "instantiate_module"]
+
+
+def instantiate_module(module, n_features, n_outputs):
+    """A user's network for one fit, as the ``module`` parameters accept it.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance
+        A class is called as ``module(n_features, n_outputs)``; an instance is
+        deep-copied, so refits start from the same weights and the user's
+        object is never trained in place.
+    n_features, n_outputs : int
+        Input and output widths.
+
+    Returns
+    -------
+    network : torch.nn.Module
+    """
+    if isinstance(module, nn.Module):
+        return copy.deepcopy(module)
+    return module(n_features, n_outputs)
 
 
 def check_hidden_layer_sizes(hidden_layer_sizes, *, allow_empty=True):

@@ -9,6 +9,7 @@ from .._engine import (
     StrOptions,
     TorchClassifierBase,
     check_hidden_layer_sizes,
+    instantiate_module,
 )
 from ._loss import HybridMultiLabelLoss
 from ._network import MultiLabelMLP, StackedViewBiLSTM
@@ -30,9 +31,12 @@ class HybridLossMultiLabelClassifier(TorchClassifierBase):
 
     Parameters
     ----------
-    module : {"mlp", "bilstm"}, default="mlp"
-        Network: :class:`~sklearn_losses.networks.MultiLabelMLP` or
-        :class:`~sklearn_losses.networks.StackedViewBiLSTM`.
+    module : {"mlp", "bilstm"}, torch.nn.Module class or instance, default="mlp"
+        Network: :class:`~sklearn_losses.networks.MultiLabelMLP`,
+        :class:`~sklearn_losses.networks.StackedViewBiLSTM`, or your own,
+        returning logits or ``(logits, embedding)`` (the contrastive term needs
+        the embedding). A class is called as ``module(n_features, n_outputs)``;
+        an instance is deep-copied.
     hidden_layer_sizes : tuple of int, default=(128, 128)
         Hidden widths of the MLP; for ``module="bilstm"`` the first entry is
         the LSTM state size and the others the layers after it.
@@ -152,7 +156,7 @@ class HybridLossMultiLabelClassifier(TorchClassifierBase):
 
     _parameter_constraints = {
         **TorchClassifierBase._parameter_constraints,
-        "module": [StrOptions({"mlp", "bilstm"})],
+        "module": [StrOptions({"mlp", "bilstm"}), callable],
         "hidden_layer_sizes": ["array-like"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "view_sizes": ["array-like", None],
@@ -235,6 +239,9 @@ class HybridLossMultiLabelClassifier(TorchClassifierBase):
         return sizes
 
     def _build_module(self, n_features, n_outputs):
+        if not isinstance(self.module, str):
+            self.view_sizes_ = [n_features]
+            return instantiate_module(self.module, n_features, n_outputs)
         common = dict(
             hidden_layer_sizes=check_hidden_layer_sizes(self.hidden_layer_sizes, allow_empty=False),
             dropout=self.dropout,
