@@ -125,9 +125,16 @@ def _mean(rows, model, metric):
     return float(np.mean([r[model][metric] for r in rows]))
 
 
+def _capped(row):
+    """A numeric size at or above the training part repeats the "full" cell."""
+    return row["size"] != "full" and row["n_train"] < int(row["size"])
+
+
 def _groups(rows):
     groups = {}
     for row in rows:
+        if _capped(row):
+            continue
         groups.setdefault((row["set"], row["size"]), []).append(row)
     order = {name: i for i, name in enumerate(TEXT_SETS + DENSE_SETS)}
     return sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 99),
@@ -235,6 +242,8 @@ def main(argv=None):
         for name in [] if args.table_only else args.sets:
             data = _load(name)
             for size in args.sizes:
+                if size != "full" and int(size) >= data[0].shape[0]:
+                    continue  # the "full" cell covers it
                 for seed in range(args.seeds):
                     if (name, size, seed) in done:
                         continue
