@@ -198,3 +198,10 @@ def test_history_records_every_loss_term_per_epoch():
         assert np.isfinite(clf.history_[:, key]).all()
     no_mixup = PUMultiLabelClassifier(max_epochs=1, mixup=False, random_state=0).fit(X, Y)
     assert "loss_mixup" not in no_mixup.history_[-1]
+
+
+def test_batch_of_one_row_is_refused():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    with pytest.raises(ValueError, match="batch_size"):
+        PUMultiLabelClassifier(batch_size=1).fit(X, Y)
