@@ -5,11 +5,12 @@ import statistics
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import sklearn
 import torch
 from sklearn.datasets import load_digits, make_multilabel_classification
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import cross_validate, train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_losses import NoisyLabelRescaledClassifier
@@ -18,8 +19,7 @@ from sklearn_losses._storm._meta import (
     FeatureMemory,
     StormCriterion,
     StormNet,
-    gaussian_kl,
-    gaussian_overlap,
+    gaussian_kl_overlap,
 )
 from sklearn_losses.networks import LossRescalerNetwork, MLPNetwork
 from sklearn_losses.noise import inject_label_noise
@@ -28,25 +28,27 @@ from sklearn_losses.noise import inject_label_noise
 # --------------------------------------------------------------------------- #
 # building blocks
 # --------------------------------------------------------------------------- #
-def test_gaussian_overlap_and_kl_match_reference_formulas():
+def test_gaussian_kl_and_overlap_match_reference_formulas():
     rng = np.random.default_rng(0)
-    m1, m2 = rng.normal(size=20), rng.normal(size=20)
-    s1, s2 = rng.uniform(0.1, 2, size=20), rng.uniform(0.1, 2, size=20)
-    s2[:3] = s1[:3]  # equal spreads take the other branch
+    m1, m2 = rng.normal(size=40), rng.normal(size=40)
+    s1, s2 = rng.uniform(0.1, 2, size=40), rng.uniform(0.1, 2, size=40)
+    s2[:3] = s1[:3]  # equal spreads: one crossing
+    s2[3:6] = s1[3:6] * (1 + 1e-9)  # nearly equal: the other root runs off
+    m2[6], s2[6] = m1[6], s1[6]  # identical densities
     t = [torch.tensor(a, dtype=torch.float64) for a in (m1, s1, m2, s2)]
     expected = [
         statistics.NormalDist(a, b).overlap(statistics.NormalDist(c, d))
         for a, b, c, d in zip(m1, s1, m2, s2)
     ]
-    np.testing.assert_allclose(gaussian_overlap(*t).numpy(), expected, atol=1e-9)
-    kl = torch.distributions.kl_divergence(
+    kl, overlap = gaussian_kl_overlap(*t)
+    np.testing.assert_allclose(overlap.numpy(), expected, atol=1e-7)
+    reference = torch.distributions.kl_divergence(
         torch.distributions.Normal(t[0], t[1]), torch.distributions.Normal(t[2], t[3])
     )
-    np.testing.assert_allclose(gaussian_kl(*t).numpy(), kl.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(kl.numpy(), reference.numpy(), rtol=1e-10, atol=1e-12)
     zero = torch.zeros(1, dtype=torch.float64)
     one = torch.ones(1, dtype=torch.float64)
-    assert gaussian_kl(zero, zero, one, one).item() == 0.0
-    assert gaussian_overlap(zero, zero, one, one).item() == 1.0
+    assert [v.item() for v in gaussian_kl_overlap(zero, zero, one, one)] == [0.0, 1.0]
 
 
 def test_feature_memory_groups_by_class_and_agreement_and_forgets():
@@ -62,10 +64,16 @@ def test_feature_memory_groups_by_class_and_agreement_and_forgets():
     np.testing.assert_allclose(features[:, 18].numpy(), [1, 1, 1, 0])
     # A lone row (class 1) gets std 1e-8, never NaN.
     assert torch.isfinite(features).all() and features[3, 2] == pytest.approx(1e-8)
-    memory.featurize(loss[:, :2] + 10, conf[:, :2], correct[:, :2], groups[:2])
-    # Class 0 keeps its 3 newest rows: the two new ones first, then the newest old one.
-    kept = memory.rows[memory.groups == 0, 0]
-    np.testing.assert_allclose(kept.numpy(), [11, 12, 1])
+    features = memory.featurize(loss[:, :2] + 10, conf[:, :2], correct[:, :2], groups[:2])
+    # The two new rows and the remembered three of class 0 form one group.
+    np.testing.assert_allclose(features[:, 1].numpy(), (11 + 12 + 1 + 2 + 4) / 5, rtol=1e-6)
+    # Class 0 then keeps its 3 newest rows: the two new ones and the newest old one.
+    kept = memory.values[:-1][memory.ids[:-1] // 2 == 0, 0]
+    np.testing.assert_allclose(np.sort(kept.numpy()), [4, 11, 12])
+    # A batch larger than the memory keeps only ``size`` rows of the group.
+    many = torch.arange(8.0).repeat(2, 1)
+    memory.featurize(many, many * 0 + 0.5, many > -1, torch.zeros(8, dtype=torch.long))
+    assert (memory.ids[:-1] // 2 == 0).sum() == 3
 
 
 def test_rescaler_weights_in_unit_interval_and_half_for_lone_rows():
@@ -79,11 +87,30 @@ def test_rescaler_weights_in_unit_interval_and_half_for_lone_rows():
     assert w[:5].mean().item() == pytest.approx(0.5, abs=0.15)
 
 
+def test_rescaler_matches_separate_networks():
+    """The batched rescaler equals running each class's net on its own rows."""
+    torch.manual_seed(0)
+    rescaler = LossRescalerNetwork(n_nets=2).double()
+    features = torch.randn(7, 19, dtype=torch.float64)
+    nets = torch.tensor([0, 1, 0, 1, 0, 1, 1])
+    bn = torch.tensor([0, 0, 0, 0, 1, 1, 1])  # batch norm groups cut across the nets
+    w = rescaler(features, nets, bn_ids=bn, n_bn=2)
+    for i in range(7):
+        c, rows = nets[i], bn == bn[i]
+        H = features[rows] @ rescaler.hidden_weight[c] + rescaler.hidden_bias[c]
+        H = torch.nn.functional.batch_norm(H, None, None, training=True, eps=1e-5).relu()
+        H = H @ rescaler.out_weight[c] + rescaler.out_bias[c]
+        H = torch.nn.functional.batch_norm(H, None, None, training=True, eps=1e-5)
+        expected = torch.softmax(H, 1)[:, 0][rows.nonzero()[:, 0] == i]
+        torch.testing.assert_close(w[i:i + 1], expected)
+
+
 # --------------------------------------------------------------------------- #
 # the meta step against slow references
 # --------------------------------------------------------------------------- #
-def _tiny_net(kind="multiclass", n_outputs=3, lookahead_lr=0.5, dtype=torch.float64):
-    """A StormNet on 12 rows, dropout-free, so the meta loss is deterministic."""
+def _tiny_net(kind="multiclass", n_outputs=3, lookahead_lr=0.5, dtype=torch.float64,
+              dropout=0.0, meta_gradient="double_backward"):
+    """A StormNet on 12 rows; without dropout the meta loss is deterministic."""
     torch.manual_seed(0)
     X = np.random.default_rng(0).normal(size=(12, 4)).astype(np.float32)
     if kind == "multiclass":
@@ -92,13 +119,14 @@ def _tiny_net(kind="multiclass", n_outputs=3, lookahead_lr=0.5, dtype=torch.floa
         Y = (np.random.default_rng(1).random((12, n_outputs)) < 0.5).astype(np.float32)
     criterion = StormCriterion(kind, n_outputs, granularity="label", normalization="batch")
     net = StormNet(
-        MLPNetwork(4, n_outputs, (5,)), criterion, lookahead_lr=lookahead_lr,
+        MLPNetwork(4, n_outputs, (5,), dropout=dropout), criterion, lookahead_lr=lookahead_lr,
         extra_pass_dropout=0.0, memory_size=4, max_epochs=1, batch_size=6,
-        train_split=None, optimizer=torch.optim.SGD, lr=0.1,
+        train_split=None, optimizer=torch.optim.SGD, lr=0.1, meta_gradient=meta_gradient,
     ).initialize()
     net.module_.to(dtype)
     net.rescaler_.to(dtype)
     net.input_dropout_ = 0.0
+    net.buffers_ = []
     net.reset_memories()
     data = torch.tensor(X, dtype=dtype), torch.tensor(Y, dtype=dtype)
     return net, data
@@ -113,7 +141,7 @@ def test_lookahead_equals_a_manual_sgd_step(kind):
     manual.load_state_dict(net.module_.state_dict())
     sgd = torch.optim.SGD(manual.parameters(), lr=0.5)
     criterion = net.criterion_
-    loss = criterion.unit_losses(manual(X[:6]), Y[:6])[0]
+    loss = criterion.unit_losses(manual(X[:6]), criterion.target(Y[:6]))
     (weights * loss).sum(1).mean().backward()
     sgd.step()
     for name, p in manual.named_parameters():
@@ -136,33 +164,55 @@ class _Replay:
         return self.features
 
 
+@pytest.mark.parametrize("meta_gradient", ["double_backward", "jvp"])
 @pytest.mark.parametrize("kind", ["multiclass", "multilabel"])
-def test_rescaler_meta_gradient_matches_finite_differences(kind):
-    net, (X, Y) = _tiny_net(kind)
+def test_rescaler_meta_gradient_matches_finite_differences(kind, meta_gradient):
+    net, (X, Y) = _tiny_net(kind, meta_gradient=meta_gradient)
     train, meta = _Replay(net.train_memory_), _Replay(net.meta_memory_)
 
-    def meta_loss():
+    def step():
         net.train_memory_, net.meta_memory_ = train, meta
-        return net.meta_objective(X[:6], Y[:6], X[6:], Y[6:])["meta"]
+        return net.meta_gradients(X[:6], Y[:6], X[6:], Y[6:])
+
+    def meta_loss():
+        return step()["meta"].item()
 
     params = list(net.rescaler_.parameters())
-    grads = torch.autograd.grad(meta_loss(), params)
+    grads = step()["rescaler_grads"]
     eps = 1e-6
     for p, g in zip(params, grads):
         flat, gflat = p.data.view(-1), g.reshape(-1)
         for i in range(0, flat.numel(), max(1, flat.numel() // 7)):
             old = flat[i].item()
             flat[i] = old + eps
-            up = meta_loss().item()
+            up = meta_loss()
             flat[i] = old - eps
-            down = meta_loss().item()
+            down = meta_loss()
             flat[i] = old
             assert gflat[i].item() == pytest.approx((up - down) / (2 * eps), rel=1e-4, abs=1e-9)
     # The meta gradient must flow through the look-ahead step as well as through
     # the meta batch's own weights: with alpha = 0 only the latter remains.
     net.lookahead_lr = 0.0
-    outer_only = torch.autograd.grad(meta_loss(), params)
+    outer_only = step()["rescaler_grads"]
     assert not all(torch.allclose(a, b) for a, b in zip(grads, outer_only))
+
+
+def test_jvp_meta_gradient_equals_double_backward_with_dropout():
+    """Forward mode replays pass 1's dropout masks: both modes agree exactly."""
+    results = []
+    for meta_gradient in ["double_backward", "jvp"]:
+        net, (X, Y) = _tiny_net(dropout=0.5, meta_gradient=meta_gradient)
+        torch.manual_seed(1)
+        step = net.meta_gradients(X[:6], Y[:6], X[6:], Y[6:])
+        results.append((step, torch.get_rng_state()))
+    (exact, rng_exact), (jvp, rng_jvp) = results
+    for a, b in zip(exact["rescaler_grads"], jvp["rescaler_grads"]):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    for a, b in zip(exact["grads"], jvp["grads"]):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    # The replay leaves the random stream where the exact mode leaves it.
+    assert torch.equal(rng_exact, rng_jvp)
+    assert exact["rescaler_grads"][0].abs().sum() > 0
 
 
 def test_training_step_sets_weighted_model_gradient_and_steps_both_optimizers():
@@ -180,11 +230,30 @@ def test_training_step_sets_weighted_model_gradient_and_steps_both_optimizers():
     manual = MLPNetwork(4, 3, (5,))
     for p, old in zip(manual.parameters(), module_before):
         p.data.copy_(old)
-    loss = net.criterion_.unit_losses(manual(X[:6]), Y[:6])[0]
+    loss = net.criterion_.unit_losses(manual(X[:6]), net.criterion_.target(Y[:6]))
     (weights * loss).sum(1).mean().backward()
     for p, m in zip(net.module_.parameters(), manual.parameters()):
         torch.testing.assert_close(p.detach(), m.detach() - 0.1 * m.grad)
+    # The rescaler took one Adam step (lr 1e-2) from its gradients, whatever
+    # their memory layout (a fused kernel once misread a transposed one).
+    reference = [old.clone().requires_grad_() for old in before]
+    for r, p in zip(reference, net.rescaler_.parameters()):
+        r.grad = p.grad.clone()
+    torch.optim.Adam(reference, lr=1e-2, foreach=False).step()
+    for r, p in zip(reference, net.rescaler_.parameters()):
+        torch.testing.assert_close(p.detach(), r.detach())
     assert any(not torch.equal(a, b) for a, b in zip(before, net.rescaler_.parameters()))
+
+
+def test_meta_batch_is_capped_at_the_number_of_rows():
+    net, (X, Y) = _tiny_net(dtype=torch.float32)
+    net.batch_size = 64
+    net.train_data_ = DeviceDataset(X.numpy(), Y.numpy(), np.ones(len(X)), "cpu")
+    net.meta_generator_ = torch.Generator().manual_seed(0)
+    Xv, Yv = net._meta_batch()
+    assert Xv.shape == (12, 4) and Yv.shape == (12, 3)
+    clf = NoisyLabelRescaledClassifier(batch_size=64, max_epochs=1, random_state=0)
+    assert clf.fit(X.numpy(), Y.numpy().argmax(1)).sample_weights_.shape == (12,)
 
 
 # --------------------------------------------------------------------------- #
@@ -221,15 +290,21 @@ def test_digits_40pct_noise_weights_find_flips_and_beat_cross_entropy(noisy_digi
     clf = NoisyLabelRescaledClassifier(max_epochs=10, random_state=0).fit(X_tr, y_noisy)
     w = clf.sample_weights_
     assert w.shape == (len(y_noisy),) and np.isfinite(w).all()
-    assert ((w > 0) & (w < 1)).all()
-    assert clf.sample_weight_history_.shape == (10, len(y_noisy))
+    assert ((w > 0) & (w < 1)).all() and w.dtype == np.float32
     assert roc_auc_score(~is_noisy, w) > 0.85
     assert w[is_noisy].mean() < 0.3 < 0.5 < w[~is_noisy].mean()
+    # Averaged over the epochs the weights rank the flips at least as well.
+    mean = clf.sample_weight_mean_
+    assert mean.shape == w.shape and mean.dtype == np.float32
+    assert roc_auc_score(~is_noisy, mean) > roc_auc_score(~is_noisy, w) - 0.02
     plain = _plain_cross_entropy_accuracy(X_tr, y_noisy, X_te, y_te, epochs=10)
     assert clf.score(X_te, y_te) > plain + 0.01
     issues = clf.label_issues_
+    assert "label_issues_" not in vars(clf)  # built when read, not stored
     assert issues["is_label_issue"].to_numpy().sum() > 0.2 * len(y_noisy)
     np.testing.assert_array_equal(issues["given_label"], y_noisy)
+    np.testing.assert_array_equal(issues["label_quality"], w)
+    np.testing.assert_array_equal(issues["predicted_label"], clf.predict(X_tr))
     np.testing.assert_allclose(clf.predict_proba(X_te[:5]).sum(1), 1.0)
 
 
@@ -243,7 +318,10 @@ def test_multilabel_entry_weights_rank_flipped_entries_lower():
     clf.fit(sp.csr_matrix(X), Y_noisy)
     assert clf.sample_weights_.shape == Y.shape
     assert roc_auc_score(~is_noisy.ravel(), clf.sample_weights_.ravel()) > 0.6
-    assert len(clf.label_issues_) == Y.size
+    issues = clf.label_issues_
+    assert len(issues) == Y.size
+    np.testing.assert_array_equal(issues["given_label"], Y_noisy.ravel())
+    np.testing.assert_array_equal(issues["label_quality"], clf.sample_weights_.ravel())
     assert clf.predict(X).shape == Y.shape
     per_row = NoisyLabelRescaledClassifier(
         max_epochs=1, weight_granularity="sample", random_state=0
@@ -277,5 +355,24 @@ def test_errors_are_clear():
         NoisyLabelRescaledClassifier(n_forward_passes=1).fit(X, np.arange(20) % 2)
     with pytest.raises(ValueError, match="weight_normalization"):
         NoisyLabelRescaledClassifier(weight_normalization="rows").fit(X, np.arange(20) % 2)
+    with pytest.raises(ValueError, match="meta_gradient"):
+        NoisyLabelRescaledClassifier(meta_gradient="forward").fit(X, np.arange(20) % 2)
     with pytest.raises(TypeError, match="sample_weight"):
         NoisyLabelRescaledClassifier().fit(X, np.arange(20) % 2, sample_weight=np.ones(20))
+    assert not hasattr(NoisyLabelRescaledClassifier(), "label_issues_")
+
+
+def test_metadata_routing_does_not_offer_sample_weight_to_fit():
+    """fit takes no sample_weight, so routing must neither offer nor pass one."""
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = np.arange(40) % 2
+    with sklearn.config_context(enable_metadata_routing=True):
+        clf = NoisyLabelRescaledClassifier(max_epochs=1, random_state=0)
+        assert "sample_weight" not in clf.get_metadata_routing().fit.requests
+        with pytest.raises(TypeError, match="sample_weight"):
+            clf.set_fit_request(sample_weight=True)
+        # A router given sample weights finds no consumer for them in fit...
+        with pytest.raises(ValueError, match="sample_weight"):
+            cross_validate(clf, X, y, cv=2, params={"sample_weight": np.ones(40)})
+        # ...and fits without them when none are given.
+        assert cross_validate(clf, X, y, cv=2)["test_score"].shape == (2,)

@@ -5,10 +5,20 @@ sample and label) on the fly. A small rescaler network maps features of a
 sample's loss and confidence over several dropout passes to a weight in (0, 1);
 it is trained by a one-step look-ahead meta objective on batches drawn from
 the same noisy training set, so no clean validation data is needed.
+
+A STORM step runs many small tensor operations, so on a small network its cost
+is the number of operations, not arithmetic. Everything below is written to
+keep that number low: the extra dropout passes run as one batch, per-group
+statistics are matrix products with a 0/1 membership matrix, the feature
+memory is a fixed-size ring buffer, all rescaler nets run as one batched
+product, and nothing in a step reads a value back to the host.
 """
+
+import warnings
 
 import numpy as np
 import torch
+import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
@@ -28,66 +38,78 @@ _TINY_STD = 1e-8
 # --------------------------------------------------------------------------- #
 # grouped statistics and Gaussian comparisons
 # --------------------------------------------------------------------------- #
-def group_mean_std(values, group_ids, n_groups):
-    """Mean and unbiased std of ``values`` rows per group.
+def one_hot(ids, n, dtype):
+    """Membership matrix of shape (len(ids), n); an id outside [0, n) gives a zero row."""
+    return (ids[:, None] == torch.arange(n, device=ids.device)).to(dtype)
+
+
+def group_moments(values, members, counts):
+    """Mean and unbiased std of ``values`` over the rows of each group.
+
+    Sums over groups are products with the membership matrix: one kernel each,
+    deterministic, and free of the host synchronisation ``bincount`` needs
+    on CUDA.
 
     Parameters
     ----------
     values : Tensor of shape (n, d)
-    group_ids : LongTensor of shape (n,)
-    n_groups : int
+    members : Tensor of shape (n, n_groups)
+        0/1 membership; a zero row belongs to no group.
+    counts : Tensor of shape (n_groups,)
+        ``members.sum(0)``.
 
     Returns
     -------
     mean, std : Tensor of shape (n_groups, d)
         ``std`` is ``1e-8`` for groups with fewer than two rows.
     """
-    counts = torch.bincount(group_ids, minlength=n_groups).to(values.dtype)[:, None]
-    sums = values.new_zeros(n_groups, values.shape[1]).index_add_(0, group_ids, values)
-    mean = sums / counts.clamp(min=1)
-    squares = values.new_zeros(n_groups, values.shape[1]).index_add_(
-        0, group_ids, (values - mean[group_ids]) ** 2
-    )
-    std = (squares / (counts - 1).clamp(min=1)).sqrt()
-    return mean, torch.where(counts >= 2, std, torch.full_like(std, _TINY_STD))
+    mean = members.T @ values / counts.clamp(min=1)[:, None]
+    spread = members.T @ (values - members @ mean).square()
+    std = (spread / (counts - 1).clamp(min=1)[:, None]).sqrt()
+    return mean, torch.where(counts[:, None] >= 2, std, _TINY_STD)
 
 
-def gaussian_kl(mean_p, std_p, mean_q, std_q):
-    """``KL(N(mean_p, std_p) || N(mean_q, std_q))`` elementwise, 0 if a std is 0."""
-    valid = (std_p > _TINY_STD) & (std_q > _TINY_STD)
-    sp_ = torch.where(valid, std_p, torch.ones_like(std_p))
-    sq = torch.where(valid, std_q, torch.ones_like(std_q))
-    kl = torch.log(sq / sp_) + (sp_**2 + (mean_p - mean_q) ** 2) / (2 * sq**2) - 0.5
-    return torch.where(valid, kl, torch.zeros_like(kl))
+def gaussian_kl_overlap(mean_p, std_p, mean_q, std_q):
+    """KL divergence and overlap coefficient of two normal densities, elementwise.
 
+    ``KL(N(mean_p, std_p) || N(mean_q, std_q))`` is 0 and the overlap 1 when a
+    std is 0 (no evidence of a difference). The overlap is the area under
+    ``min(pdf_p, pdf_q)``. The densities cross at the roots of
+    ``a x^2 - 2 C x + c``; between the roots one density lies below the other,
+    which gives the area from the normal CDF. The roots are taken in the form
+    that stays accurate as the spreads become equal (``a -> 0``): one root
+    goes to infinity and drops out, the other tends to the midpoint.
 
-def gaussian_overlap(mean_p, std_p, mean_q, std_q):
-    """Overlap coefficient of two normal densities, elementwise.
+    Parameters
+    ----------
+    mean_p, std_p, mean_q, std_q : Tensor
+        Parameters of the same shape.
 
-    The overlap is the area under ``min(pdf_p, pdf_q)``. The densities cross
-    where a quadratic in ``x`` vanishes; between its roots one density lies
-    below the other, which gives the area from the normal CDF. When a std is
-    0 the overlap is set to 1 (no evidence of a difference, like KL = 0).
+    Returns
+    -------
+    kl, overlap : Tensor
     """
     valid = (std_p > _TINY_STD) & (std_q > _TINY_STD)
-    s1 = torch.where(valid, std_p, torch.ones_like(std_p))
-    s2 = torch.where(valid, std_q, torch.ones_like(std_q))
-    v1, v2 = s1**2, s2**2
-    dv = v2 - v1
-    dm = (mean_q - mean_p).abs()
-    equal = dv.abs() <= 1e-6 * torch.maximum(v1, v2)
-    # Equal spreads: the densities cross once, half-way between the means.
-    same_spread = 2 * torch.special.ndtr(-dm / (2 * s1))
-    dv_safe = torch.where(equal, torch.ones_like(dv), dv)
-    root = s1 * s2 * torch.sqrt(dm**2 + dv * torch.log(v2 / v1)).nan_to_num(0.0)
-    centre = mean_p * v2 - mean_q * v1
-    overlap = torch.ones_like(dv)
-    for x in ((centre + root) / dv_safe, (centre - root) / dv_safe):
-        cdf_p = torch.special.ndtr((x - mean_p) / s1)
-        cdf_q = torch.special.ndtr((x - mean_q) / s2)
-        overlap = overlap - (cdf_q - cdf_p).abs()
-    overlap = torch.where(equal, same_spread, overlap).clamp(0.0, 1.0)
-    return torch.where(valid, overlap, torch.ones_like(overlap))
+    # Invalid entries are overwritten below; the clamp only keeps them finite.
+    s1, s2 = std_p.clamp(min=_TINY_STD), std_q.clamp(min=_TINY_STD)
+    v1, v2 = s1.square(), s2.square()
+    log_ratio = torch.log(s2 / s1)
+    gap = mean_q - mean_p
+    kl = log_ratio + (v1 + gap.square()) / (2 * v2) - 0.5
+    a = v2 - v1
+    p_term, q_term = mean_p * v2, mean_q * v1
+    C = p_term - q_term
+    c = mean_p * p_term - mean_q * q_term - 2 * v1 * v2 * log_ratio
+    root = s1 * s2 * torch.sqrt(gap.square() + 2 * a * log_ratio)
+    q = C + torch.copysign(root, C)
+    crossings = torch.stack([q / a, c / q])
+    # cdf[r, k]: CDF of density k (p, q) at crossing r.
+    z = (crossings[:, None] - torch.stack([mean_p, mean_q])) / (np.sqrt(2) * torch.stack([s1, s2]))
+    # Differences of normal CDFs, as erf(z / sqrt 2) / 2.
+    erf = torch.special.erf(z)
+    # NaN only for identical densities (q = 0): they overlap fully.
+    overlap = (1 - 0.5 * (erf[:, 1] - erf[:, 0]).abs().sum(0)).nan_to_num(1.0).clamp(0.0, 1.0)
+    return torch.where(valid, kl, 0.0), torch.where(valid, overlap, 1.0)
 
 
 # --------------------------------------------------------------------------- #
@@ -95,6 +117,10 @@ def gaussian_overlap(mean_p, std_p, mean_q, std_q):
 # --------------------------------------------------------------------------- #
 class FeatureMemory:
     """Recent per-sample statistics per noisy class, turned into 19 features.
+
+    A ring buffer of ``size`` slots per group, allocated on the first call on
+    the data's device. Its shape never changes, so remembering and forgetting
+    need no data-dependent indexing (which would synchronise with a GPU).
 
     Parameters
     ----------
@@ -107,8 +133,20 @@ class FeatureMemory:
     def __init__(self, n_groups, size):
         self.n_groups = n_groups
         self.size = size
-        self.rows = None
-        self.groups = None
+        self.values = None
+
+    @property
+    def empty_id(self):
+        """Statistics-group id of an unused slot; it matches no group."""
+        return 2 * self.n_groups
+
+    def _allocate(self, like):
+        slots = self.n_groups * self.size
+        # One spare slot at the end takes the rows that do not fit; it is
+        # never read.
+        self.values = like.new_zeros(slots + 1, 4)
+        self.ids = torch.full((slots + 1,), self.empty_id, device=like.device)
+        self.head = torch.zeros(self.n_groups, dtype=torch.long, device=like.device)
 
     def featurize(self, loss, confidence, correct, groups):
         """Features of the current units; the units are then remembered.
@@ -124,60 +162,50 @@ class FeatureMemory:
         -------
         features : Tensor of shape (n_units, 19)
         """
-        n_passes = loss.shape[0]
-        hits = correct.sum(0)
-        # Majority of passes agree with the label; an exact tie defers to pass 1.
-        cat = (2 * hits > n_passes) | ((2 * hits == n_passes) & correct[0])
-        stats = torch.stack(
-            [loss.mean(0), loss.std(0), confidence.mean(0), confidence.std(0), cat.to(loss.dtype)],
-            dim=1,
-        )
-        pool, pool_groups = stats, groups
-        if self.rows is not None:
-            pool = torch.cat([stats, self.rows])
-            pool_groups = torch.cat([groups, self.groups])
-        stat_ids = 2 * pool_groups + pool[:, 4].long()
-        n_stat = 2 * self.n_groups
-        mean, std = group_mean_std(pool[:, :4], stat_ids, n_stat)
-        ref_mean, ref_std = mean[stat_ids, 0], mean[stat_ids, 1]
-        kl = gaussian_kl(pool[:, 0], pool[:, 1], ref_mean, ref_std)
-        ovl = gaussian_overlap(pool[:, 0], pool[:, 1], ref_mean, ref_std)
-        div_mean, div_std = group_mean_std(torch.stack([kl, ovl], 1), stat_ids, n_stat)
-        n = stats.shape[0]
-        s = stat_ids[:n]
-        columns = []
-        for j in range(4):
-            columns += [stats[:, j], mean[s, j], std[s, j]]
-        columns += [kl[:n], div_mean[s, 0], div_std[s, 0]]
-        columns += [ovl[:n], div_mean[s, 1], div_std[s, 1], stats[:, 4]]
-        self._remember(pool, pool_groups)
-        return torch.stack(columns, dim=1)
+        n_passes, n = loss.shape
+        std, mean = torch.std_mean(torch.stack([loss, confidence], 2), dim=0)
+        stats = torch.stack([mean, std], 2).reshape(n, 4)  # mean, std of loss; of confidence
+        # The majority of passes predict the label; an exact tie defers to pass 1.
+        agrees = 2 * correct.sum(0) + correct[0] > n_passes
+        stat_ids = 2 * groups + agrees
+        if self.values is None:
+            self._allocate(stats)
+        values = torch.cat([stats, self.values[:-1]])
+        members = one_hot(torch.cat([stat_ids, self.ids[:-1]]), self.empty_id, stats.dtype)
+        counts = members.sum(0)
+        # Each row's group mean of the mean and of the std of the loss: the
+        # reference normal its KL divergence and overlap are measured against.
+        centre = members @ (members.T @ values[:, :2] / counts.clamp(min=1)[:, None])
+        kl, overlap = gaussian_kl_overlap(values[:, 0], values[:, 1], centre[:, 0], centre[:, 1])
+        scores = torch.cat([values, torch.stack([kl, overlap], 1)], 1)
+        group_mean, group_std = group_moments(scores, members, counts)
+        features = torch.stack([scores[:n], group_mean[stat_ids], group_std[stat_ids]], 2)
+        self._remember(stats, stat_ids, groups)
+        return torch.cat([features.reshape(n, 18), agrees[:, None].to(stats.dtype)], 1)
 
-    def _remember(self, pool, pool_groups):
-        # ``pool`` lists the newest rows first; keep the first ``size`` per group.
-        order = torch.argsort(pool_groups, stable=True)
-        sorted_groups = pool_groups[order]
-        counts = torch.bincount(pool_groups, minlength=self.n_groups)
-        starts = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(len(order), device=order.device) - starts[sorted_groups]
-        keep = order[rank < self.size]
-        self.rows, self.groups = pool[keep], pool_groups[keep]
+    def _remember(self, stats, stat_ids, groups):
+        # A unit's rank among this batch's units of its group picks its slot
+        # after the group's head; units beyond ``size`` go to the spare slot.
+        members = one_hot(groups, self.n_groups, torch.long)
+        rank = (members.cumsum(0) * members).sum(1) - 1
+        slot = groups * self.size + (self.head[groups] + rank) % self.size
+        slot = torch.where(rank < self.size, slot, len(self.ids) - 1)
+        self.values[slot] = stats
+        self.ids[slot] = stat_ids
+        self.head = (self.head + members.sum(0)) % self.size
 
 
 # --------------------------------------------------------------------------- #
 # rescaler
 # --------------------------------------------------------------------------- #
-def _masked_batch_norm(H, bn_ids, n_bn):
-    """Batch norm without affine parameters, with statistics per ``bn_ids`` group.
+def _group_norm(H, members, average):
+    """Batch norm without affine parameters, statistics per group of rows.
 
-    ``H`` has shape (n_nets, n_units, d); statistics are per net and group.
+    ``average`` is ``members.T`` with each group's row divided by its size.
     """
-    counts = torch.bincount(bn_ids, minlength=n_bn).to(H.dtype)[None, :, None]
-    sums = H.new_zeros(H.shape[0], n_bn, H.shape[2]).index_add_(1, bn_ids, H)
-    mean = (sums / counts.clamp(min=1))[:, bn_ids]
-    var = H.new_zeros(H.shape[0], n_bn, H.shape[2]).index_add_(1, bn_ids, (H - mean) ** 2)
-    var = (var / counts.clamp(min=1))[:, bn_ids]
-    return (H - mean) / torch.sqrt(var + _BN_EPS)
+    centred = H - members @ (average @ H)
+    variance = members @ (average @ centred.square())
+    return centred * torch.rsqrt(variance + _BN_EPS)
 
 
 class LossRescalerNetwork(nn.Module):
@@ -187,7 +215,7 @@ class LossRescalerNetwork(nn.Module):
     with batch norm without affine parameters, always using the statistics of
     the current batch. The weight is the first softmax output. The output batch
     norm keeps the weights from collapsing to zero. All nets run as one
-    batched ``einsum``; each unit takes its own net's output.
+    batched matrix product; each unit takes its own net's output.
 
     Parameters
     ----------
@@ -235,17 +263,23 @@ class LossRescalerNetwork(nn.Module):
         weights : Tensor of shape (n_units,)
         """
         if bn_ids is None:
-            bn_ids = torch.zeros_like(net_ids)
-        if n_bn is None:
+            bn_ids, n_bn = torch.zeros_like(net_ids), 1
+        elif n_bn is None:
             n_bn = int(bn_ids.max()) + 1 if bn_ids.numel() else 1
-        H = torch.einsum("cij,ni->cnj", self.hidden_weight, features)
-        H = F.relu(_masked_batch_norm(H + self.hidden_bias[:, None], bn_ids, n_bn))
-        H = torch.einsum("cij,cni->cnj", self.out_weight, H) + self.out_bias[:, None]
-        H = _masked_batch_norm(H, bn_ids, n_bn)
-        weights = torch.softmax(H, dim=-1)[..., 0]
-        weights = weights[net_ids, torch.arange(len(net_ids), device=net_ids.device)]
-        small = torch.bincount(bn_ids, minlength=n_bn)[bn_ids] < 2
-        return torch.where(small, torch.full_like(weights, 0.5), weights)
+        members = one_hot(bn_ids, n_bn, features.dtype)
+        counts = members.sum(0)
+        average = (members / counts.clamp(min=1)).T
+        # Columns of H: (net, hidden unit); every net sees every row, and
+        # batch norm treats each column on its own, as separate nets would.
+        n_nets, width = self.hidden_bias.shape
+        W = self.hidden_weight.transpose(0, 1).reshape(features.shape[1], n_nets * width)
+        H = torch.addmm(self.hidden_bias.reshape(-1), features, W)
+        H = F.relu(_group_norm(H, members, average)).view(-1, n_nets, width, 1)
+        H = (H * self.out_weight).sum(2) + self.out_bias
+        H = _group_norm(H.view(len(features), -1), members, average).view(-1, n_nets, 2)
+        # The first of a two-way softmax is a sigmoid of the difference.
+        weights = torch.sigmoid(H[..., 0] - H[..., 1]).gather(1, net_ids[:, None])[:, 0]
+        return torch.where(counts[bn_ids] < 2, 0.5, weights)
 
 
 # --------------------------------------------------------------------------- #
@@ -285,6 +319,11 @@ class StormCriterion(nn.Module):
         return self.kind == "multilabel" and self.granularity == "label"
 
     @property
+    def n_units(self):
+        """Weights per sample."""
+        return self.n_outputs if self.per_label else 1
+
+    @property
     def n_groups(self):
         if self.per_label:
             return 2 * self.n_outputs
@@ -296,13 +335,15 @@ class StormCriterion(nn.Module):
             return 1
         return 2 if self.per_label else self.n_groups
 
+    def target(self, Y):
+        """What the loss compares logits with: class indices or the 0/1 matrix."""
+        return Y.argmax(1) if self.kind == "multiclass" else Y
+
     def unit_ids(self, Y):
-        """Memory groups, rescaler nets and batch-norm groups, shape (n, n_units)."""
+        """Memory groups, rescaler nets and batch-norm groups, each (n * n_units,)."""
         if self.kind == "multiclass":
             cls = Y.argmax(1, keepdim=True)
-        elif self.kind == "binary":
-            cls = Y.long()
-        elif self.per_label:
+        elif self.kind == "binary" or self.per_label:
             cls = Y.long()
         else:
             cls = Y.new_zeros(Y.shape[0], 1, dtype=torch.long)
@@ -315,27 +356,30 @@ class StormCriterion(nn.Module):
             bn = groups
         else:
             bn = labels.expand_as(cls) if self.per_label else torch.zeros_like(cls)
-        return groups, nets, bn
+        return groups.reshape(-1), nets.reshape(-1), bn.reshape(-1)
 
-    def unit_losses(self, logits, Y):
-        """Loss, confidence and correctness of each unit, shape (n, n_units)."""
+    def unit_losses(self, logits, target):
+        """Loss of each unit, shape (n, n_units)."""
         if self.kind == "multiclass":
-            target = Y.argmax(1)
-            loss = F.cross_entropy(logits, target, reduction="none")[:, None]
-            conf, pred = torch.softmax(logits.detach(), 1).max(1)
-            return loss, conf[:, None], (pred == target)[:, None]
-        loss = F.binary_cross_entropy_with_logits(logits, Y, reduction="none")
-        proba = torch.sigmoid(logits.detach())
-        conf = torch.maximum(proba, 1 - proba)
-        correct = (proba > 0.5) == (Y > 0.5)
+            return F.cross_entropy(logits, target, reduction="none")[:, None]
+        loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        return loss if self.n_units > 1 else loss.mean(1, keepdim=True)
+
+    def unit_agreement(self, logits, target):
+        """Confidence and whether the prediction matches ``target``, each (n, n_units)."""
+        if self.kind == "multiclass":
+            confidence, predicted = torch.softmax(logits, 1).max(1)
+            return confidence[:, None], (predicted == target)[:, None]
+        proba = torch.sigmoid(logits)
+        confidence = torch.maximum(proba, 1 - proba)
+        correct = (proba > 0.5) == (target > 0.5)
         if self.kind == "multilabel" and not self.per_label:
-            # One unit per row: mean BCE and confidence; "agrees" = exact match.
-            return (loss.mean(1, keepdim=True), conf.mean(1, keepdim=True),
-                    correct.all(1, keepdim=True))
-        return loss, conf, correct
+            # One unit per row: mean confidence; "agrees" = exact match.
+            return confidence.mean(1, keepdim=True), correct.all(1, keepdim=True)
+        return confidence, correct
 
     def forward(self, y_pred, y, weight=None):
-        loss = self.unit_losses(as_logits(y_pred), y)[0].sum(1)
+        loss = self.unit_losses(as_logits(y_pred), self.target(y)).sum(1)
         if weight is None:
             return loss.mean()
         return (weight * loss).sum() / weight.sum()
@@ -348,14 +392,19 @@ def _has_dropout(module):
     return any(isinstance(m, nn.modules.dropout._DropoutNd) for m in module.modules())
 
 
+def _tile(tensor, k):
+    """``k`` copies of ``tensor`` stacked along the first dimension."""
+    return tensor.repeat(k, *(1,) * (tensor.dim() - 1))
+
+
 class StormNet(TorchNet):
     """skorch net whose training step is STORM's meta-learning step.
 
     Each step weights the batch's per-unit losses with the rescaler, takes a
-    differentiable look-ahead SGD step of the model, scores a meta batch drawn
-    uniformly from the training data at the look-ahead parameters, updates the
-    rescaler from that meta loss, and updates the model with the weighted
-    gradient of the current (not re-evaluated) weights.
+    look-ahead SGD step of the model, scores a meta batch drawn uniformly from
+    the training data at the look-ahead parameters, updates the rescaler from
+    that meta loss, and updates the model with the weighted gradient of the
+    current (not re-evaluated) weights.
 
     Parameters
     ----------
@@ -374,13 +423,16 @@ class StormNet(TorchNet):
         layer (otherwise all passes would agree and the spreads would be 0).
     meta_loss_rescaling : bool, default=True
         Weight the meta loss with the rescaler's weights of the meta batch.
+    meta_gradient : {"double_backward", "jvp"}, default="double_backward"
+        How the rescaler's gradient through the look-ahead step is computed;
+        see :meth:`meta_gradients`.
     **kwargs
         Passed to ``skorch.NeuralNet``.
     """
 
     def __init__(self, module, criterion, *, rescaler_lr=1e-2, lookahead_lr=1e-3,
                  n_forward_passes=3, memory_size=32, extra_pass_dropout=0.1,
-                 meta_loss_rescaling=True, **kwargs):
+                 meta_loss_rescaling=True, meta_gradient="double_backward", **kwargs):
         super().__init__(module, criterion, **kwargs)
         self.rescaler_lr = rescaler_lr
         self.lookahead_lr = lookahead_lr
@@ -388,6 +440,7 @@ class StormNet(TorchNet):
         self.memory_size = memory_size
         self.extra_pass_dropout = extra_pass_dropout
         self.meta_loss_rescaling = meta_loss_rescaling
+        self.meta_gradient = meta_gradient
 
     # ---- set-up --------------------------------------------------------- #
     def initialize_module(self):
@@ -397,8 +450,10 @@ class StormNet(TorchNet):
 
     def initialize_optimizer(self, *args, **kwargs):
         super().initialize_optimizer(*args, **kwargs)
+        # The fused kernel updates all four tensors at once instead of running
+        # a dozen small operations per tensor.
         self.rescaler_optimizer_ = torch.optim.Adam(
-            self.rescaler_.parameters(), lr=self.rescaler_lr
+            self.rescaler_.parameters(), lr=self.rescaler_lr, fused=True
         )
         return self
 
@@ -409,23 +464,30 @@ class StormNet(TorchNet):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         self.train_data_ = X
-        self.weight_history_ = []
+        self.buffers_ = list(self.module_.buffers())
         self.input_dropout_ = 0.0 if _has_dropout(self.module_) else self.extra_pass_dropout
         # Drawn from the (seeded) global torch RNG, so refits are identical.
         seed = int(torch.randint(np.iinfo(np.int32).max, (1,)))
-        self.meta_generator_ = torch.Generator().manual_seed(seed)
+        self.meta_generator_ = torch.Generator(device=self.device).manual_seed(seed)
+        criterion = self.criterion_
+        self.weight_sum_ = torch.zeros(len(X), criterion.n_units, device=self.device)
+        self.n_weight_epochs_ = 0
+        if not criterion.per_label:
+            self.class_ids_ = criterion.unit_ids(X.Y)[0]
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         super().on_train_end(net, X=X, y=y, **kwargs)
-        del self.train_data_, self.meta_generator_, self.epoch_weights_
-        self.train_memory_ = self.meta_memory_ = None
+        # The one copy of the weights to the host; the estimator takes them.
+        self.last_weights_ = self.epoch_weights_.cpu().numpy()
+        self.mean_weights_ = (self.weight_sum_ / max(self.n_weight_epochs_, 1)).cpu().numpy()
+        del self.train_data_, self.meta_generator_, self.epoch_weights_, self.weight_sum_
+        self.train_memory_ = self.meta_memory_ = self.class_ids_ = None
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
         self.reset_memories()
-        n_units = self.criterion_.n_outputs if self.criterion_.per_label else 1
         self.epoch_weights_ = torch.full(
-            (len(self.train_data_), n_units), float("nan"), device=self.device
+            (len(self.train_data_), self.criterion_.n_units), float("nan"), device=self.device
         )
 
     def reset_memories(self):
@@ -435,28 +497,31 @@ class StormNet(TorchNet):
         self.meta_memory_ = FeatureMemory(n_groups, self.memory_size)
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        weights = self.epoch_weights_.cpu().numpy()
-        self.weight_history_.append(weights)
-        self.history.record("mean_weight", float(np.nanmean(weights)))
+        weights = self.epoch_weights_
+        # Held-out rows never get a weight (NaN) and stay NaN in the sum.
+        self.weight_sum_ += weights
+        self.n_weight_epochs_ += 1
+        seen = ~torch.isnan(weights)
+        filled = torch.where(seen, weights, 0.0)
         # Per noisy class (per label for multi-label): a class whose weights
         # all collapse is being silenced (spec pitfall), visible here.
-        criterion, Y = self.criterion_, self.train_data_.Y_host
-        if criterion.per_label:
-            per_class = np.nanmean(weights, axis=0)
-        elif criterion.kind == "multilabel":
-            per_class = [np.nanmean(weights)]
+        if self.criterion_.per_label:
+            sums, counts = filled.sum(0), seen.sum(0)
         else:
-            cls = Y.argmax(1) if criterion.kind == "multiclass" else Y[:, 0].astype(int)
-            per_class = [np.nanmean(weights[cls == c]) if (cls == c).any() else np.nan
-                         for c in range(criterion.n_groups)]
-        self.history.record("class_mean_weight", [float(v) for v in per_class])
+            n_groups = self.criterion_.n_groups
+            sums = filled.new_zeros(n_groups).index_add_(0, self.class_ids_, filled[:, 0])
+            counts = filled.new_zeros(n_groups).index_add_(0, self.class_ids_,
+                                                           seen[:, 0].to(filled.dtype))
+        summary = torch.cat([(filled.sum() / seen.sum())[None], sums / counts]).tolist()
+        self.history.record("mean_weight", summary[0])
+        self.history.record("class_mean_weight", summary[1:])
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
 
     # ---- training step -------------------------------------------------- #
     def train_step(self, batch, **fit_params):
         # skorch would call the step closure once per optimizer; the model and
-        # the rescaler both get their gradients from one meta step.
-        self._zero_grad_optimizer()
+        # the rescaler both get their gradients from one meta step. Every
+        # gradient is assigned, not accumulated, so none is zeroed first.
         step = self.train_step_single(batch, **fit_params)
         self.notify(
             "on_grad_computed",
@@ -469,19 +534,60 @@ class StormNet(TorchNet):
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         X, yi = unpack_data(batch)
-        Y = yi["y"]
         Xv, Yv = self._meta_batch()
-        step = self.meta_objective(X, Y, Xv, Yv)
-        rescaler_params = list(self.rescaler_.parameters())
-        meta_grads = torch.autograd.grad(step["meta"], rescaler_params, allow_unused=True)
-        for p, g in zip(rescaler_params, meta_grads):
-            p.grad = torch.zeros_like(p) if g is None else g
+        step = self.meta_gradients(X, yi["y"], Xv, Yv)
+        for p, g in zip(self.rescaler_.parameters(), step["rescaler_grads"]):
+            # torch 2.13's fused Adam on the CPU reads a gradient as if it
+            # were contiguous; the hidden weights' is a transposed view.
+            p.grad = g.contiguous()
         # The real update uses the weights of the current rescaler (not
         # re-evaluated after its update) and the persistent optimizer.
         for p, g in zip(self.module_.parameters(), step["grads"]):
-            p.grad = g.detach()
-        self.epoch_weights_[yi["idx"]] = step["weights"].detach()
-        return {"loss": step["inner"].detach(), "y_pred": step["logits"].detach()}
+            p.grad = g
+        self.epoch_weights_[yi["idx"]] = step["weights"]
+        return {"loss": step["inner"], "y_pred": step["logits"]}
+
+    def meta_gradients(self, X, Y, Xv, Yv):
+        """One STORM step's gradients for the model and the rescaler.
+
+        The rescaler's weights ``w`` of the training batch reach the meta loss
+        ``L`` through the look-ahead parameters
+        ``theta' = theta - alpha * grad mean_i(w_i l_i)``, so
+        ``dL/dw_i = -alpha / n * <grad_theta' L, grad_theta l_i>``.
+        ``"double_backward"`` differentiates through the look-ahead gradient
+        (reverse over reverse); ``"jvp"`` takes ``grad_theta' L`` by an
+        ordinary backward pass, then all the inner products at once as the
+        directional derivative of the batch's losses (one forward-mode pass,
+        replaying pass 1's dropout masks). Both give the same gradient.
+
+        Parameters
+        ----------
+        X, Y : Tensor
+            Training batch (features, 0/1 targets).
+        Xv, Yv : Tensor
+            Meta batch.
+
+        Returns
+        -------
+        step : dict
+            ``grads`` (detached) for the module's parameters,
+            ``rescaler_grads`` for the rescaler's, the training batch's
+            ``logits``, ``weights`` and inner loss ``inner`` (detached), and the
+            meta loss ``meta``.
+        """
+        if self.meta_gradient == "jvp":
+            return self._jvp_meta_gradients(X, Y, Xv, Yv)
+        step = self.meta_objective(X, Y, Xv, Yv)
+        rescaler = tuple(self.rescaler_.parameters())
+        found = torch.autograd.grad(step["meta"], rescaler, allow_unused=True)
+        return {
+            "grads": [g.detach() for g in step["grads"]],
+            "rescaler_grads": _zeros_for_unused(found, rescaler),
+            "logits": step["logits"].detach(),
+            "weights": step["weights"].detach(),
+            "inner": step["inner"].detach(),
+            "meta": step["meta"].detach(),
+        }
 
     def meta_objective(self, X, Y, Xv, Yv):
         """One STORM look-ahead: weighted inner loss, fast weights, meta loss.
@@ -502,61 +608,175 @@ class StormNet(TorchNet):
             ``meta``, differentiable in the rescaler's parameters.
         """
         params = dict(self.module_.named_parameters())
-        logits, loss, weights = self.weighted_passes(X, Y, params, self.train_memory_)
+        logits, loss, weights = self.weighted_passes(X, Y, None, self.train_memory_)
         inner = (weights * loss).sum(1).mean()
-        grads = torch.autograd.grad(inner, list(params.values()), create_graph=True)
-        fast = {
-            name: p - self.lookahead_lr * g for (name, p), g in zip(params.items(), grads)
-        }
-        _, loss_v, weights_v = self.weighted_passes(
-            Xv, Yv, fast, self.meta_memory_, lookahead=True
-        )
-        meta = (weights_v * loss_v if self.meta_loss_rescaling else loss_v).sum(1).mean()
+        grads = torch.autograd.grad(inner, tuple(params.values()), create_graph=True)
+        fast = dict(zip(params, torch._foreach_add(tuple(params.values()), grads,
+                                                   alpha=-self.lookahead_lr)))
+        _, loss_v, weights_v = self.weighted_passes(Xv, Yv, fast, self.meta_memory_)
         return {"logits": logits, "weights": weights, "inner": inner, "grads": grads,
-                "fast": fast, "meta": meta}
+                "fast": fast, "meta": self._meta_loss(loss_v, weights_v)}
 
-    def weighted_passes(self, X, Y, params, memory, lookahead=False):
+    def _jvp_meta_gradients(self, X, Y, Xv, Yv):
+        params = tuple(self.module_.parameters())
+        rescaler = tuple(self.rescaler_.parameters())
+        rng = _rng_state(X.device)
+        logits, loss, weights = self.weighted_passes(X, Y, None, self.train_memory_)
+        inner = (weights.detach() * loss).sum(1).mean()
+        grads = torch.autograd.grad(inner, params)
+        fast = torch._foreach_add(tuple(p.detach() for p in params), grads,
+                                  alpha=-self.lookahead_lr)
+        for p in fast:
+            p.requires_grad_()
+        names = [name for name, _ in self.module_.named_parameters()]
+        _, loss_v, weights_v = self.weighted_passes(Xv, Yv, dict(zip(names, fast)),
+                                                    self.meta_memory_)
+        meta = self._meta_loss(loss_v, weights_v)
+        found = torch.autograd.grad(meta, fast + rescaler, allow_unused=True)
+        direction = _zeros_for_unused(found[:len(fast)], fast)
+        slopes = self._directional_losses(X, Y, dict(zip(names, direction)), rng)
+        through = torch.autograd.grad(
+            weights, rescaler, grad_outputs=slopes * (-self.lookahead_lr / loss.shape[0])
+        )
+        outer = _zeros_for_unused(found[len(fast):], rescaler)
+        return {
+            "grads": grads, "rescaler_grads": torch._foreach_add(outer, through),
+            "logits": logits.detach(), "weights": weights.detach(),
+            "inner": inner.detach(), "meta": meta.detach(),
+        }
+
+    def _directional_losses(self, X, Y, direction, rng):
+        """Derivative of the batch's unit losses at the module's parameters
+        along ``direction``, with pass 1's dropout masks (RNG state ``rng``)."""
+        after = _rng_state(X.device)
+        _set_rng_state(X.device, rng)
+        saved = [b.clone() for b in self.buffers_]
+        with warnings.catch_warnings(), fwAD.dual_level():
+            # torch registers its forward-mode rules on first use through
+            # torch.jit.script, which warns that TorchScript is deprecated
+            # (torch 2.13): nothing a user can act on.
+            warnings.filterwarnings("ignore", message=".*torch.jit.script",
+                                    category=DeprecationWarning)
+            duals = {name: fwAD.make_dual(p.detach(), direction[name])
+                     for name, p in self.module_.named_parameters()}
+            logits = as_logits(functional_call(self.module_, duals, (X,)))
+            loss = self.criterion_.unit_losses(logits, self.criterion_.target(Y))
+            slopes = fwAD.unpack_dual(loss).tangent
+        if saved:
+            torch._foreach_copy_(self.buffers_, saved)
+        _set_rng_state(X.device, after)
+        return torch.zeros_like(loss) if slopes is None else slopes
+
+    def _meta_loss(self, loss_v, weights_v):
+        return (weights_v * loss_v if self.meta_loss_rescaling else loss_v).sum(1).mean()
+
+    def weighted_passes(self, X, Y, params, memory):
         """Forward passes at ``params``, features and rescaler weights.
 
-        Pass 1 keeps the graph and, unless ``lookahead``, updates batch-norm
-        statistics as a normal training pass would; the other passes run
-        without gradients and leave the module's buffers as they found them.
+        ``params=None`` runs the module as it is: pass 1 updates batch-norm
+        statistics as a normal training pass would. Otherwise the module runs
+        at ``params`` (a look-ahead) and its buffers are left as they were;
+        the extra passes always leave them as they were.
 
         Returns
         -------
-        logits : Tensor of pass 1
-        loss : Tensor of shape (n, n_units), pass 1, differentiable
+        logits : Tensor
+            Pass 1's logits.
+        loss : Tensor of shape (n, n_units)
+            Pass 1's unit losses, differentiable.
         weights : Tensor of shape (n, n_units)
         """
         criterion = self.criterion_
-        saved = {k: b.clone() for k, b in self.module_.named_buffers()} if lookahead else None
-        logits = as_logits(functional_call(self.module_, params, (X,)))
-        loss, conf, correct = criterion.unit_losses(logits, Y)
-        passes = [(loss.detach(), conf, correct)]
-        if saved is None:
-            saved = {k: b.clone() for k, b in self.module_.named_buffers()}
-        with torch.no_grad():
-            for _ in range(self.n_forward_passes - 1):
-                Xg = F.dropout(X, self.input_dropout_) if self.input_dropout_ else X
-                extra = as_logits(functional_call(self.module_, params, (Xg,)))
-                passes.append(criterion.unit_losses(extra, Y))
-        for k, b in self.module_.named_buffers():
-            b.copy_(saved[k])
-        losses, confs, corrects = (
-            torch.stack([p[j].reshape(-1) for p in passes]) for j in range(3)
-        )
+        target = criterion.target(Y)
+        logits, passes = self._forward_passes(X, target, params)
+        loss = passes[0][: X.shape[0]]
         groups, nets, bn = criterion.unit_ids(Y)
-        features = memory.featurize(losses, confs, corrects, groups.reshape(-1))
-        weights = self.rescaler_(
-            features, nets.reshape(-1), bn.reshape(-1), n_bn=criterion.n_groups
-        )
+        losses, confidence, correct = (p.detach().view(self.n_forward_passes, -1)
+                                       for p in passes)
+        features = memory.featurize(losses, confidence, correct, groups)
+        weights = self.rescaler_(features, nets, bn, n_bn=criterion.n_groups)
         return logits, loss, weights.view_as(loss)
+
+    def _forward_passes(self, X, target, params):
+        """Pass 1 with its graph, passes 2..G as one batch without gradients.
+
+        Returns pass 1's logits and the unit losses, confidences and agreement
+        of all passes stacked along the rows (pass 1's rows first, losses
+        differentiable there).
+        """
+        passes = _Passes(self.module_, self.n_forward_passes - 1, self.input_dropout_,
+                         self.buffers_, look_ahead=params is not None)
+        if params is None:
+            logits, extra = passes(X)
+        else:
+            # One reparametrisation for all passes: its set-up costs more
+            # than a small network's forward pass.
+            params = {f"module.{name}": p for name, p in params.items()}
+            logits, extra = functional_call(passes, params, (X,))
+        all_target = _tile(target, self.n_forward_passes)
+        with torch.no_grad():
+            confidence, correct = self.criterion_.unit_agreement(
+                torch.cat([logits.detach(), extra]), all_target)
+        losses = self.criterion_.unit_losses(torch.cat([logits, extra]), all_target)
+        return logits, (losses, confidence, correct)
 
     def _meta_batch(self):
         # Never more rows than the data holds: a huge batch_size on a small
         # set would otherwise allocate batch_size rows for nothing.
         n = len(self.train_data_)
-        idx = torch.randint(n, (min(self.batch_size, n),), generator=self.meta_generator_)
+        idx = torch.randint(n, (min(self.batch_size, n),), generator=self.meta_generator_,
+                            device=self.meta_generator_.device)
         Xv, yv = self.train_data_.take(idx.to(self.device))
         return Xv, yv["y"]
 
+
+class _Passes(nn.Module):
+    """STORM's forward passes of ``module``: pass 1 with its graph, then the
+    ``n_extra`` dropout passes as one batch without gradients.
+
+    Each row of the extra batch draws its own dropout mask, so it equals
+    ``n_extra`` separate passes (with batch norm, up to the batch statistics).
+    Batch-norm buffers are restored after the extra passes, and after pass 1
+    too for a look-ahead.
+    """
+
+    def __init__(self, module, n_extra, input_dropout, buffers, look_ahead):
+        super().__init__()
+        self.module = module
+        self.n_extra = n_extra
+        self.input_dropout = input_dropout
+        self.saved_buffers = buffers
+        self.look_ahead = look_ahead
+
+    def forward(self, X):
+        buffers = self.saved_buffers
+        saved = [b.clone() for b in buffers] if self.look_ahead else None
+        logits = as_logits(self.module(X))
+        if saved is None:
+            saved = [b.clone() for b in buffers]
+        with torch.no_grad():
+            Xe = _tile(X, self.n_extra)
+            if self.input_dropout:
+                Xe = F.dropout(Xe, self.input_dropout)
+            extra = as_logits(self.module(Xe))
+        if saved:
+            torch._foreach_copy_(buffers, saved)
+        return logits, extra
+
+
+def _zeros_for_unused(grads, params):
+    return [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
+
+
+def _rng_state(device):
+    """State of the generator that dropout on ``device`` draws from."""
+    if device.type == "cpu":
+        return torch.get_rng_state()
+    return getattr(torch, device.type).get_rng_state(device)
+
+
+def _set_rng_state(device, state):
+    if device.type == "cpu":
+        torch.set_rng_state(state)
+    else:
+        getattr(torch, device.type).set_rng_state(state, device)
