@@ -101,13 +101,13 @@ def gaussian_kl_overlap(mean_p, std_p, mean_q, std_q):
     C = p_term - q_term
     c = mean_p * p_term - mean_q * q_term - 2 * v1 * v2 * log_ratio
     root = s1 * s2 * torch.sqrt(gap.square() + 2 * a * log_ratio)
-    q = C + torch.copysign(root, C)
-    crossings = torch.stack([q / a, c / q])
-    # cdf[r, k]: CDF of density k (p, q) at crossing r.
+    pivot = C + torch.copysign(root, C)
+    crossings = torch.stack([pivot / a, c / pivot])
+    # z[r, k]: crossing r standardised under density k (p, q), over sqrt 2,
+    # so that a difference of normal CDFs is a difference of erf over 2.
     z = (crossings[:, None] - torch.stack([mean_p, mean_q])) / (np.sqrt(2) * torch.stack([s1, s2]))
-    # Differences of normal CDFs, as erf(z / sqrt 2) / 2.
     erf = torch.special.erf(z)
-    # NaN only for identical densities (q = 0): they overlap fully.
+    # NaN only for identical densities (pivot = 0): they overlap fully.
     overlap = (1 - 0.5 * (erf[:, 1] - erf[:, 0]).abs().sum(0)).nan_to_num(1.0).clamp(0.0, 1.0)
     return torch.where(valid, kl, 0.0), torch.where(valid, overlap, 1.0)
 
