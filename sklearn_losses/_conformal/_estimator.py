@@ -13,7 +13,14 @@ from sklearn.utils._param_validation import RealNotInt
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
-from .._engine import HasMethods, Interval, StrOptions, check_binary_indicator, encode_targets
+from .._engine import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    check_binary_indicator,
+    check_thresholds,
+    encode_targets,
+)
 from ._enumeration import nonconformity
 from ._sets import candidate_p_values, label_set_members, p_values, set_summary
 
@@ -264,7 +271,7 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, accept_sparse=["csr", "csc"])
         Y = self._encode_targets(y)
         check_consistent_length(X, Y)
-        self.thresholds_ = _check_thresholds(self.threshold, Y.shape[1])
+        self.thresholds_ = check_thresholds(self.threshold, Y.shape[1])
         proper, calibration = self._split(X.shape[0])
         self.n_labels_ = Y.shape[1]
         self.constant_labels_ = (
@@ -542,19 +549,6 @@ def _warn_truncated(samples, max_sets):
         ),
         stacklevel=3,
     )
-
-
-def _check_thresholds(threshold, n_labels):
-    """One threshold per label from a scalar or per-label ``threshold``."""
-    if np.ndim(threshold) and np.shape(threshold) != (n_labels,):
-        raise ValueError(
-            f"threshold has {np.size(threshold)} entries but y has {n_labels} labels; "
-            "pass a scalar or one threshold per label."
-        )
-    thresholds = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (n_labels,))
-    if not ((thresholds > 0) & (thresholds < 1)).all():
-        raise ValueError("threshold values must lie strictly between 0 and 1.")
-    return thresholds.copy()
 
 
 def _constant_labels(Y):

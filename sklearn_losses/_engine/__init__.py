@@ -25,13 +25,11 @@ from ._targets import (
     TargetEncoding,
     binarize_class_labels,
     check_binary_indicator,
+    check_thresholds,
     encode_targets,
     is_class_label_column,
     never_positive_error,
 )
-
-# The conformal wrapper still imports the error under its former name.
-_never_positive_error = never_positive_error
 
 __all__ = [
     "BatchIterator",
@@ -49,6 +47,7 @@ __all__ = [
     "TorchNet",
     "_fit_context",
     "check_hidden_layer_sizes",
+    "check_thresholds",
     "as_logits",
     "binarize_class_labels",
     "check_binary_indicator",

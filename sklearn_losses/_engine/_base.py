@@ -30,7 +30,7 @@ from sklearn.utils.validation import (
 from ._data import BatchIterator, DeviceDataset, StratifiedValidationSplit, dense_rows
 from ._device import draw_seed, resolve_device, resolve_n_threads, seeded_torch, torch_threads
 from ._net import EarlyStopping, TorchNet
-from ._targets import encode_targets
+from ._targets import check_thresholds, encode_targets
 
 __all__ = [
     "HasMethods",
@@ -238,18 +238,9 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         return X, Y, sample_weight
 
     def _set_thresholds(self, n_labels):
-        threshold = self.threshold
-        if isinstance(threshold, str):
-            return  # "tune": set from the validation rows after training
-        if np.ndim(threshold) and np.shape(threshold) != (n_labels,):
-            raise ValueError(
-                f"threshold has {np.size(threshold)} entries but y has {n_labels} "
-                "labels; pass a scalar or one threshold per label."
-            )
-        t = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (n_labels,))
-        if not ((t > 0) & (t < 1)).all():
-            raise ValueError("threshold values must lie strictly between 0 and 1.")
-        self.thresholds_ = t.copy()
+        # "tune" is resolved from the validation rows after training.
+        if not isinstance(self.threshold, str):
+            self.thresholds_ = check_thresholds(self.threshold, n_labels)
 
     # ---- fit ------------------------------------------------------------ #
     @_fit_context(prefer_skip_nested_validation=True)

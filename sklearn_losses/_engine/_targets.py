@@ -10,6 +10,7 @@ __all__ = [
     "TargetEncoding",
     "binarize_class_labels",
     "check_binary_indicator",
+    "check_thresholds",
     "encode_targets",
     "is_class_label_column",
     "never_positive_error",
@@ -175,3 +176,28 @@ def encode_targets(y, *, allow_unlabeled=False, require_positive=True, estimator
         if never.size:
             raise never_positive_error([label_names[j] for j in never])
     return Y, TargetEncoding(True, classes, label_names)
+
+
+def check_thresholds(threshold, n_labels):
+    """One decision threshold per label, the rule every estimator shares.
+
+    Parameters
+    ----------
+    threshold : float or array-like of shape (n_labels,)
+        A threshold for all labels, or one per label, each in (0, 1).
+    n_labels : int
+        Number of labels.
+
+    Returns
+    -------
+    thresholds : ndarray of shape (n_labels,), dtype float64
+    """
+    if np.ndim(threshold) and np.shape(threshold) != (n_labels,):
+        raise ValueError(
+            f"threshold has {np.size(threshold)} entries but y has {n_labels} labels; "
+            "pass a scalar or one threshold per label."
+        )
+    thresholds = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (n_labels,))
+    if not ((thresholds > 0) & (thresholds < 1)).all():
+        raise ValueError("threshold values must lie strictly between 0 and 1.")
+    return thresholds.copy()
