@@ -214,7 +214,14 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         )
         if reset:
             warn_on_float32_collapse(X)
-        return X.astype(np.float32, copy=False)
+        X32 = X.astype(np.float32, copy=False)
+        values = X32.data if sp.issparse(X32) else X32
+        if X32 is not X and not np.isfinite(values).all():
+            raise ValueError(
+                "Input X contains infinity or a value too large for dtype('float32'), the "
+                "precision the network uses. Scale the features (e.g. StandardScaler)."
+            )
+        return X32
 
     def _validate_fit_data(self, X, y, sample_weight):
         X = self._validate_X(X, reset=True)
