@@ -20,6 +20,7 @@ from .._engine import (
     check_binary_indicator,
     check_thresholds,
     encode_targets,
+    labels_from_proba,
 )
 from ._enumeration import nonconformity
 from ._sets import candidate_p_values, label_set_members, p_values, set_summary
@@ -360,12 +361,9 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
             0/1 indicator matrix, or class labels for a 1-D ``y`` (the most
             probable class when there are more than two).
         """
-        proba = self.predict_proba(X)
-        if self.multilabel_:
-            return (proba >= self.thresholds_).astype(np.int64)
-        if len(self.classes_) == 2:
-            return self.classes_[(proba[:, 1] >= self.thresholds_[0]).astype(int)]
-        return self.classes_[np.argmax(proba, axis=1)]
+        return labels_from_proba(
+            self.predict_proba(X), self.thresholds_, self.classes_, self.multilabel_
+        )
 
     # ---- p-values, sets and summaries ----------------------------------- #
     def _nonconformity_threshold(self, significance):

@@ -28,6 +28,7 @@ from ._targets import (
     check_thresholds,
     encode_targets,
     is_class_label_column,
+    labels_from_proba,
     never_positive_error,
 )
 
@@ -56,6 +57,7 @@ __all__ = [
     "encode_targets",
     "instantiate_module",
     "is_class_label_column",
+    "labels_from_proba",
     "logits_to_proba",
     "never_positive_error",
     "resolve_device",

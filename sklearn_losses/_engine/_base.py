@@ -30,7 +30,7 @@ from sklearn.utils.validation import (
 from ._data import BatchIterator, DeviceDataset, StratifiedValidationSplit, dense_rows
 from ._device import draw_seed, resolve_device, resolve_n_threads, seeded_torch, torch_threads
 from ._net import EarlyStopping, TorchNet
-from ._targets import check_thresholds, encode_targets
+from ._targets import check_thresholds, encode_targets, labels_from_proba
 
 __all__ = [
     "HasMethods",
@@ -452,11 +452,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         return self._labels(self.predict_proba(X))
 
     def _labels(self, proba):
-        if self.multilabel_:
-            return (proba >= self.thresholds_).astype(np.int64)
-        if len(self.classes_) == 2:
-            return self.classes_[(proba[:, 1] >= self.thresholds_[0]).astype(int)]
-        return self.classes_[np.argmax(proba, axis=1)]
+        return labels_from_proba(proba, self.thresholds_, self.classes_, self.multilabel_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -11,6 +11,7 @@ __all__ = [
     "binarize_class_labels",
     "check_binary_indicator",
     "check_thresholds",
+    "labels_from_proba",
     "encode_targets",
     "is_class_label_column",
     "never_positive_error",
@@ -201,3 +202,30 @@ def check_thresholds(threshold, n_labels):
     if not ((thresholds > 0) & (thresholds < 1)).all():
         raise ValueError("threshold values must lie strictly between 0 and 1.")
     return thresholds.copy()
+
+
+def labels_from_proba(proba, thresholds, encoding_classes, multilabel):
+    """Predictions in ``y``'s form from probabilities, the rule all estimators share.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_samples, n_labels) or (n_samples, n_classes)
+        Per-label probabilities, or class probabilities for a 1-D ``y``.
+    thresholds : ndarray of shape (n_labels,)
+        Per-label thresholds; for a binary 1-D ``y`` the first applies to the
+        positive class.
+    encoding_classes : ndarray
+        ``classes_`` of the estimator.
+    multilabel : bool
+        Whether ``y`` was an indicator matrix.
+
+    Returns
+    -------
+    y_pred : ndarray of shape (n_samples, n_labels) or (n_samples,)
+        A 0/1 int indicator matrix, or class labels.
+    """
+    if multilabel:
+        return (proba >= thresholds).astype(np.int64)
+    if len(encoding_classes) == 2:
+        return encoding_classes[(proba[:, 1] >= thresholds[0]).astype(int)]
+    return encoding_classes[np.argmax(proba, axis=1)]
