@@ -18,8 +18,11 @@ from .._engine import (
     StrOptions,
     _fit_context,
     check_binary_indicator,
+    check_hidden_layer_sizes,
+    check_thresholds,
     draw_seed,
     is_class_label_column,
+    labels_from_proba,
     resolve_device,
     seeded_torch,
 )
@@ -37,29 +40,6 @@ _FIXED_PARAMS = ("hidden_layer_sizes", "knn_window", "lp_max_labelsets", "device
 
 def _dense(X):
     return X.toarray() if sp.issparse(X) else X
-
-
-def _hidden_sizes(value):
-    """``hidden_layer_sizes`` as a tuple of positive ints (an int is one layer)."""
-    sizes = (value,) if isinstance(value, Integral) else tuple(value)
-    if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
-        raise ValueError(
-            f"hidden_layer_sizes must hold positive integers; got {value!r}."
-        )
-    return tuple(int(s) for s in sizes)
-
-
-def _resolve_thresholds(threshold, n_labels):
-    """One threshold per label from a scalar or a per-label array."""
-    if np.ndim(threshold) and np.shape(threshold) != (n_labels,):
-        raise ValueError(
-            f"threshold has {np.size(threshold)} entries but y has {n_labels} labels; "
-            "pass a scalar or one threshold per label."
-        )
-    thresholds = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (n_labels,))
-    if not ((thresholds > 0) & (thresholds < 1)).all():
-        raise ValueError("threshold values must lie strictly between 0 and 1.")
-    return thresholds.copy()
 
 
 class IHOMERClassifier(ClassifierMixin, BaseEstimator):
@@ -88,7 +68,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
     ``predict`` or ``predict_proba`` (prequential use) reuses that
     prediction as its test step instead of computing it again.
 
-    Differences from the spec (``shared/specs/ihomer.md``): the cluster
+    Differences from the paper: the cluster
     learners are not Hoeffding trees (no instance routing, subtree switches or
     their parameters), and predictors are chosen by measured error rather than
     MLHAT's weight and entropy thresholds.
@@ -122,9 +102,8 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         later labelsets share an "other" class.
     bootstrap : bool, default=False
         Weight each instance by Poisson(1) in the SGD loss (online bagging).
-        [ours] Off by default: MLHAT bags 10 models, but with one network the
-        weights only add gradient noise (Yeast, seed 0: example-F1 .592 and
-        subset accuracy .143 without, .581 and .126 with).
+        Off by default (a departure from MLHAT, which bags 10 models): with one
+        network the weights only add gradient noise.
     global_drift : {"adwin"} or None, default="adwin"
         Global drift detector on ``1 - example-F1``; None disables it.
     drift_delta : float, default=0.002
@@ -136,10 +115,8 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
     lr : float, default=0.1
         SGD learning rate of the shared network and its heads.
     batch_size : int, default=16
-        Rows per test-then-train step (one SGD step each). [ours] The spec's
-        64 gives one SGD step per 64 rows, too few on short streams (Yeast,
-        seed 0: example-F1 .581 / subset accuracy .126 at 16 vs .545 / .093
-        at 64, both lr=0.1).
+        Rows per test-then-train step (one SGD step each). The paper's 64 gives
+        too few SGD steps on short streams (``docs/benchmarks.md``).
     max_passes : int, default=1
         Test-then-train passes over the data in ``fit``.
     threshold : float or array-like of shape (n_labels,), default=0.5
@@ -356,8 +333,8 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
     # ---- state ---------------------------------------------------------- #
     def _initialize(self, n_features, n_labels):
         self.n_labels_ = n_labels
-        self.thresholds_ = _resolve_thresholds(self.threshold, n_labels)
-        # [ours] Never CUDA by default: see the ``device`` parameter.
+        self.thresholds_ = check_thresholds(self.threshold, n_labels)
+        # Never CUDA by default: see the ``device`` parameter.
         self.device_ = "cpu" if self.device == "auto" else resolve_device(self.device)
         seed = draw_seed(self.random_state)
         self._rng = np.random.RandomState(seed)
@@ -371,7 +348,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         with seeded_torch(seed, self.device_):
             self.learners_ = ClusterLearners(
                 n_features, n_labels, self.label_partition_,
-                hidden_layer_sizes=_hidden_sizes(self.hidden_layer_sizes), lr=self.lr,
+                hidden_layer_sizes=_hidden_layer_sizes(self.hidden_layer_sizes), lr=self.lr,
                 knn_neighbors=self.knn_neighbors, knn_window=self.knn_window,
                 lp_max_labelsets=self.lp_max_labelsets,
                 switch_decay=self.switch_decay, bootstrap=self.bootstrap,
@@ -423,7 +400,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
                 f"{', '.join(fixed)} cannot change between partial_fit calls (they size "
                 "the model); call fit to start a new stream with the new value."
             )
-        self.thresholds_ = _resolve_thresholds(self.threshold, self.n_labels_)
+        self.thresholds_ = check_thresholds(self.threshold, self.n_labels_)
         self._apply_learning_params(changed)
         self._applied = current
 
@@ -633,7 +610,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
     def _current_thresholds(self):
         if self.threshold is self._applied["threshold"]:
             return self.thresholds_
-        return _resolve_thresholds(self.threshold, self.n_labels_)
+        return check_thresholds(self.threshold, self.n_labels_)
 
     def predict_proba(self, X):
         """Per-label scores.
@@ -690,13 +667,9 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
             0/1 int indicator matrix (``predict_proba >= threshold``), or class
             labels for a 1-D ``y``.
         """
-        proba = self.predict_proba(X)
-        thresholds = self._current_thresholds()
-        if self.multilabel_:
-            return (proba >= thresholds).astype(np.int64)
-        if len(self.classes_) == 2:
-            return self.classes_[(proba[:, 1] >= thresholds[0]).astype(int)]
-        return self.classes_[np.argmax(proba, axis=1)]
+        return labels_from_proba(
+            self.predict_proba(X), self._current_thresholds(), self.classes_, self.multilabel_
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -706,9 +679,14 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
+def _hidden_layer_sizes(value):
+    # An int is one layer, as MLPClassifier reads it.
+    return check_hidden_layer_sizes((value,) if isinstance(value, Integral) else value)
+
+
 def _same_param(name, new, old):
     if name == "hidden_layer_sizes":
-        return _hidden_sizes(new) == _hidden_sizes(old)
+        return _hidden_layer_sizes(new) == _hidden_layer_sizes(old)
     return new == old
 
 

@@ -287,7 +287,7 @@ def _assign_to_pivots(D, a, b):
 
     ODAC sends each label to the nearer pivot. When the labels fall into more
     than two groups, a third group's labels are almost equally far from both
-    pivots and that rule scatters them on noise. [ours] Labels are placed
+    pivots and that rule scatters them on noise. Our departure from ODAC: labels are placed
     nearest-to-a-pivot first, each joining the side with the smaller *mean*
     distance to the labels already there, so a group follows its first member.
     """

@@ -10,10 +10,10 @@ Each label cluster gets an MLHAT-style leaf predictor:
   window); binary relevance, one logistic output per label; or a
   label-powerset head over the cluster's labelsets (the spec's LP head). Both
   heads sit on one shared trunk trained by mini-batch SGD, optionally with
-  Poisson(1) (online bagging) weights. [ours] MLHAT switches on leaf weight
-  and entropy; here the trunk and binary-relevance weights outlive
+  Poisson(1) (online bagging) weights. Unlike MLHAT, which switches on leaf weight
+  and entropy, here the trunk and binary-relevance weights outlive
   restructures, so a new cluster's age says nothing about them and measured
-  quality decides. [ours] F1 rather than Hamming error: a small cluster of
+  quality decides: F1 rather than Hamming error, since a small cluster of
   rare labels makes the fewest Hamming errors by predicting nothing (bibtex,
   one row per call: example-F1 .209 with Hamming selection, .250 with F1;
   Yeast .587 vs .591, Emotions .543 vs .580, Enron .390 vs .413).
@@ -201,7 +201,7 @@ class ClusterLearners:
         self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         self.cluster_of = np.repeat(np.arange(len(partition)), sizes)[np.argsort(self.order)]
         self._restructure_state(kept)
-        # [ours] Each labelset loss is weighted by its cluster's share of the
+        # Not in the paper: each labelset loss is weighted by its cluster's share of the
         # labels, so the trunk's gradient does not grow with the number of
         # clusters (Enron, one row per call: example-F1 .317 unweighted vs
         # .390, one global cluster .380; Yeast .589 vs .587).
