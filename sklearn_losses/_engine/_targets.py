@@ -70,9 +70,11 @@ def is_class_label_column(y):
     return not np.isin(values, (0, 1)).all()
 
 
-def binarize_class_labels(y):
+def binarize_class_labels(y, classes=None):
     """One-hot encode 1-D class labels, as ``MLPClassifier`` does.
 
+    ``classes`` (every class a stream will see, as in ``partial_fit``)
+    fixes the columns; by default they are the classes present in ``y``.
     Returns the fitted :class:`~sklearn.preprocessing.LabelBinarizer` and the
     ``(n_samples, n_columns)`` int indicator (one column for two classes).
     """
@@ -82,7 +84,7 @@ def binarize_class_labels(y):
             f"Unknown label type {kind!r} for a 1-D y; pass class labels or a "
             "2-D 0/1 indicator matrix for multi-label targets."
         )
-    binarizer = LabelBinarizer().fit(y)
+    binarizer = LabelBinarizer().fit(y if classes is None else np.unique(classes))
     return binarizer, binarizer.transform(y)
 
 

@@ -9,14 +9,13 @@ from river.base import MultiLabelClassifier
 from river.drift import ADWIN
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import f1_score, hamming_loss
-from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
 from .._engine import (
     Interval,
     StrOptions,
     _fit_context,
+    binarize_class_labels,
     check_binary_indicator,
     check_hidden_layer_sizes,
     check_thresholds,
@@ -314,19 +313,12 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         return self._label_binarizer.transform(y_arr).astype(np.float64)
 
     def _fit_label_binarizer(self, y_arr, classes):
-        kind = type_of_target(y_arr, input_name="y")
-        if kind not in ("binary", "multiclass"):
-            raise ValueError(
-                f"Unknown label type {kind!r} for a 1-D y; pass class labels or a "
-                "2-D 0/1 indicator matrix for multi-label targets."
-            )
-        values = np.unique(y_arr) if classes is None else np.unique(classes)
-        if values.size < 2:
+        self._label_binarizer, _ = binarize_class_labels(y_arr, classes=classes)
+        if self._label_binarizer.classes_.size < 2:
             raise ValueError(
                 "IHOMERClassifier needs at least 2 classes; only one class is present. "
                 "Pass all classes via partial_fit(..., classes=) or use a 2-D y."
             )
-        self._label_binarizer = LabelBinarizer().fit(values)
         self.classes_ = self._label_binarizer.classes_
         self.label_names_ = self.classes_
 
