@@ -379,6 +379,9 @@ def test_sigint_from_a_timer_thread_interrupts_fit():
 
     X, Y = _structured_multilabel(60)
     clf = _PlainMLPClassifier(max_epochs=10_000, callbacks=[("slow", Slow())])
+    # A shell starts background jobs with SIGINT ignored; install Python's own
+    # handler, which raises KeyboardInterrupt, as an interactive session has.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.5, signal.raise_signal, args=(signal.SIGINT,))
     timer.start()
     try:
@@ -386,6 +389,7 @@ def test_sigint_from_a_timer_thread_interrupts_fit():
             clf.fit(X, Y)
     finally:
         timer.join()
+        signal.signal(signal.SIGINT, previous)
     assert not hasattr(clf, "net_")
 
 
