@@ -18,6 +18,7 @@ from .._engine import (
     as_logits,
     check_hidden_layer_sizes,
     dense_rows,
+    instantiate_module,
     resolve_n_threads,
     torch_threads,
 )
@@ -45,10 +46,10 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
 
     Parameters
     ----------
-    module : torch.nn.Module class or instance, default=None
-        Network returning logits. A class is called as
-        ``module(n_features, n_outputs)``; an instance is deep-copied. ``None``
-        builds an :class:`~sklearn_losses.networks.MLPNetwork`.
+    module : "mlp", torch.nn.Module class or instance, default="mlp"
+        Network returning logits: "mlp" builds an
+        :class:`~sklearn_losses.networks.MLPNetwork`; a class is called as
+        ``module(n_features, n_outputs)``; an instance is deep-copied.
     hidden_layer_sizes : tuple of int, default=(256,)
         Hidden widths of the default network.
     dropout : float, default=0.1
@@ -195,7 +196,7 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
 
     _parameter_constraints = {
         **TorchClassifierBase._parameter_constraints,
-        "module": [None, callable],
+        "module": [StrOptions({"mlp"}), callable],
         "hidden_layer_sizes": ["array-like"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "optimizer": [callable],
@@ -214,7 +215,7 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
     def __init__(
         self,
         *,
-        module=None,
+        module="mlp",
         hidden_layer_sizes=(256,),
         dropout=0.1,
         batch_size=32,
@@ -272,14 +273,12 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
 
     # ---- hooks of the base ---------------------------------------------- #
     def _build_module(self, n_features, n_outputs):
-        if self.module is None:
+        if isinstance(self.module, str):  # "mlp"
             return MLPNetwork(
                 n_features, n_outputs, check_hidden_layer_sizes(self.hidden_layer_sizes),
                 self.dropout,
             )
-        if isinstance(self.module, torch.nn.Module):
-            return copy.deepcopy(self.module)
-        return self.module(n_features, n_outputs)
+        return instantiate_module(self.module, n_features, n_outputs)
 
     def _target_kind(self):
         if self.multilabel_:
