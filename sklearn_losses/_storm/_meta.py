@@ -249,6 +249,7 @@ class LossRescalerNetwork(nn.Module):
         Parameters
         ----------
         features : Tensor of shape (n_units, n_features)
+            The per-unit features built from the loss and confidence passes.
         net_ids : LongTensor of shape (n_units,)
             Which network scores each unit.
         bn_ids : LongTensor of shape (n_units,), default=None
@@ -261,6 +262,7 @@ class LossRescalerNetwork(nn.Module):
         Returns
         -------
         weights : Tensor of shape (n_units,)
+            The loss weight of each unit.
         """
         if bn_ids is None:
             bn_ids, n_bn = torch.zeros_like(net_ids), 1
