@@ -461,3 +461,10 @@ def test_verbose_log_has_no_terminal_colour_codes(capsys):
     _PlainMLPClassifier(max_epochs=3, early_stopping=True, verbose=1).fit(X, Y)
     out = capsys.readouterr().out
     assert "valid_loss" in out and "\x1b[" not in out
+
+
+@pytest.mark.parametrize("y", [[["a"], ["c"], ["a"]] * 20, [["a", "b"], [], ["c"]] * 20])
+def test_label_lists_per_row_point_to_multilabelbinarizer(y):
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    with pytest.raises(ValueError, match="MultiLabelBinarizer"):
+        _PlainMLPClassifier(max_epochs=1).fit(X, y)

@@ -135,6 +135,21 @@ def _as_array(y):
     return np.asarray(y)
 
 
+def _refuse_label_lists(y):
+    """Rows given as lists of label names are tags, not classes or indicators.
+
+    ``[["a"], ["c"]]`` would otherwise read as a column of class labels and
+    train a multi-class model without a word.
+    """
+    rows = y if isinstance(y, (list, tuple)) else []
+    if rows and all(isinstance(row, (list, tuple, set, frozenset)) for row in rows):
+        if not all(isinstance(v, (int, float, np.number, bool)) for row in rows for v in row):
+            raise ValueError(
+                "y holds a list of label names per row. Turn it into a 0/1 indicator "
+                "matrix first: MultiLabelBinarizer().fit_transform(y)."
+            )
+
+
 def encode_targets(y, *, allow_unlabeled=False, require_positive=True, estimator_name="fit"):
     """Encode ``y`` as a float32 indicator matrix.
 
@@ -162,6 +177,7 @@ def encode_targets(y, *, allow_unlabeled=False, require_positive=True, estimator
     """
     if y is None:
         raise ValueError(f"{estimator_name} requires y to be passed, but the target y is None.")
+    _refuse_label_lists(y)
     names = list(y.columns) if hasattr(y, "columns") else None
     y_arr = _as_array(y)
     if names is None and is_class_label_column(y_arr):
