@@ -468,3 +468,11 @@ def test_label_lists_per_row_point_to_multilabelbinarizer(y):
     X = np.random.default_rng(0).normal(size=(60, 3))
     with pytest.raises(ValueError, match="MultiLabelBinarizer"):
         _PlainMLPClassifier(max_epochs=1).fit(X, y)
+
+
+def test_fused_optimizers_are_asked_for_only_where_the_class_takes_them():
+    from sklearn_losses._engine._base import _accepts
+
+    assert _accepts(torch.optim.AdamW, "fused")
+    assert not _accepts(torch.optim.RMSprop, "fused")
+    assert not _accepts(len, "fused")

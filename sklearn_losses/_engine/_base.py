@@ -9,6 +9,7 @@ Everything that touches scikit-learn's private validation helpers is imported
 here, so method modules import them from the engine (STYLE.md section 2).
 """
 
+import inspect
 import warnings
 from numbers import Integral, Real
 
@@ -84,6 +85,14 @@ def logits_to_proba(logits, multilabel, softmax_classes=False):
     # Normalise the sigmoids in log space: rows whose sigmoids all underflow
     # to 0 would otherwise divide 0 by 0.
     return softmax(log_expit(logits), axis=1)
+
+
+def _accepts(function, name):
+    """Whether ``function`` (e.g. an optimizer class) takes argument ``name``."""
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 # Beyond 2**24, float32 no longer holds every integer: distinct large values
@@ -368,7 +377,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
             "verbose": int(self.verbose),
             "callbacks": self._callbacks(monitor),
         }
-        if self.device_.startswith("cuda"):
+        if self.device_.startswith("cuda") and _accepts(optimizer, "fused"):
             # One kernel per parameter group instead of one per tensor.
             optimizer_kwargs = {"fused": True, **optimizer_kwargs}
         kwargs.update({f"optimizer__{k}": v for k, v in optimizer_kwargs.items()})
