@@ -13,16 +13,11 @@ import math
 import skorch
 import torch
 
-__all__ = ["EarlyStopping", "TorchNet", "TrainingInterrupted"]
+__all__ = ["EarlyStopping", "TorchNet"]
 
 
 class _StopTraining(KeyboardInterrupt):
     """Raised by :class:`EarlyStopping`; skorch ends the fit loop on it."""
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """A user interrupt (Ctrl-C) during training, re-raised after skorch's
-    loop, which would otherwise swallow it and return a half-trained model."""
 
 
 # Events raised for every batch; a callback that does not override them is
