@@ -25,10 +25,9 @@ import argparse
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
-import torch
+from _common import add_output_argument, limit_threads, output_path, write_result
 from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -40,7 +39,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_losses import HybridLossMultiLabelClassifier
 from sklearn_losses.datasets import load_multilabel_dataset, load_yeast
 
-RESULTS = Path(__file__).parent / "results" / "hybrid.md"
 ABLATION = {
     "BCE": {"pos_weighting": None, "corr_weight": 0.0, "contrastive_weight": 0.0},
     "+sqrt weights": {"pos_weighting": "sqrt", "corr_weight": 0.0, "contrastive_weight": 0.0},
@@ -136,10 +134,16 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--datasets", nargs="+", default=["yeast"])
     parser.add_argument("--epochs", type=int, default=60)
+    add_output_argument(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.datasets, args.epochs = [0], ["yeast"], 10
-    torch.set_num_threads(1)
+    target = output_path("hybrid", args.output, quick=args.quick)
+    with limit_threads(1):
+        _run(args, target, argv)
+
+
+def _run(args, target, argv):
     # MLPClassifier gets the same epoch budget as the torch rows, so it stops unconverged.
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
@@ -169,9 +173,7 @@ def main(argv=None):
                                results))
         text = "\n".join(header) + "\n" + "\n".join(sections)
         print(sections[-1])
-        if not args.quick:
-            RESULTS.parent.mkdir(exist_ok=True)
-            RESULTS.write_text(text)
+        write_result(target, text)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,9 @@ import argparse
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
-import torch
+from _common import add_output_argument, limit_threads, output_path, write_result
 from sklearn.datasets import load_digits, make_multilabel_classification
 from sklearn.metrics import average_precision_score, f1_score
 from sklearn.model_selection import train_test_split
@@ -34,7 +33,6 @@ from sklearn_losses import HybridLossMultiLabelClassifier, PUMultiLabelClassifie
 from sklearn_losses.datasets import load_multilabel_dataset, load_yeast
 from sklearn_losses.noise import make_positive_unlabeled
 
-RESULTS = Path(__file__).parent / "results" / "pu.md"
 MACHINE = "machine: 2-core CPU (shared), torch 2.13 CPU"
 
 
@@ -195,10 +193,14 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--datasets", nargs="+", default=DEFAULT_DATASETS,
                         choices=list(DESCRIPTIONS))
-    parser.add_argument("--output", type=Path, default=RESULTS,
-                        help="markdown file written by a full (not --quick) run")
+    add_output_argument(parser)
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    target = output_path("pu", args.output, quick=args.quick)
+    with limit_threads(1):
+        _run(args, target)
+
+
+def _run(args, target):
     seeds, epochs, datasets = args.seeds, 60, args.datasets
     if args.quick:
         seeds, epochs = seeds[:1], 10
@@ -215,9 +217,7 @@ def main(argv=None):
     command = "python " + " ".join(["benchmarks/bench_pu.py", *sys.argv[1:]])
     markdown = to_markdown(results, seeds, epochs, command)
     print(markdown)
-    if not args.quick:
-        args.output.parent.mkdir(exist_ok=True)
-        args.output.write_text(markdown)
+    write_result(target, markdown)
 
 
 if __name__ == "__main__":

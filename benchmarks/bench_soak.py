@@ -20,12 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import add_output_argument, limit_threads, output_path, write_result
 from sklearn.metrics import f1_score
 
 from sklearn_losses import IHOMERClassifier
 from sklearn_losses.datasets import load_multilabel_dataset
-
-RESULTS = Path(__file__).resolve().parent / "results" / "soak.md"
 
 
 def _resident_mb():
@@ -95,8 +94,15 @@ def main():
     parser.add_argument("--checkpoints", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-home", default=None)
+    add_output_argument(parser)
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    # A run cut short by --rows is a smoke test: it never replaces the committed soak.
+    target = output_path("soak", args.output, quick=args.rows is not None)
+    with limit_threads(1):
+        _run(args, target)
+
+
+def _run(args, target):
     data = load_multilabel_dataset("meka/imdb", data_home=args.data_home)
     X, Y = data.data, data.target
     if args.rows:
@@ -105,8 +111,7 @@ def main():
     rows = soak(X, Y, args.batch_size, checkpoints.astype(int), args.seed)
     table = _markdown(rows, args, X.shape[0])
     print(table)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("## Streaming soak (iHOMER on IMDB)\n\n" + table)
+    write_result(target, "## Streaming soak (iHOMER on IMDB)\n\n" + table)
 
 
 if __name__ == "__main__":
