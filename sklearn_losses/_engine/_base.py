@@ -23,6 +23,7 @@ from sklearn.metrics import precision_recall_curve
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
     check_consistent_length,
     check_is_fitted,
     validate_data,
@@ -217,20 +218,14 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
 
     # ---- validation ----------------------------------------------------- #
     def _validate_X(self, X, reset):
-        X = validate_data(
-            self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=reset,
-            ensure_min_samples=1,
-        )
-        if reset:
-            warn_on_float32_collapse(X)
-        X32 = X.astype(np.float32, copy=False)
-        values = X32.data if sp.issparse(X32) else X32
-        if X32 is not X and not np.isfinite(values).all():
-            raise ValueError(
-                "Input X contains infinity or a value too large for dtype('float32'), the "
-                "precision the network uses. Scale the features (e.g. StandardScaler)."
-            )
-        return X32
+        params = dict(accept_sparse="csr", ensure_min_samples=1)
+        if not reset:
+            return validate_data(self, X, dtype=np.float32, reset=False, **params)
+        # Fit sees float64 first, to warn when the cast merges distinct values;
+        # the float32 check then reports values the cast turns infinite.
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=True, **params)
+        warn_on_float32_collapse(X)
+        return check_array(X, dtype=np.float32, **params)
 
     def _validate_fit_data(self, X, y, sample_weight):
         X = self._validate_X(X, reset=True)
@@ -389,11 +384,16 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         return self._validate_X(X, reset=False)
 
+    def _inference_module(self):
+        """The module ``predict`` runs, and the dtype its inputs take."""
+        module = self.net_.module_
+        module.eval()
+        return module, torch.float32
+
     def _forward(self, X):
         """Logits (float64 ndarray) of already validated ``X``."""
         net = self.net_
-        module = net.module_
-        module.eval()
+        module, dtype = self._inference_module()
         out = []
         # Chunks are sliced by hand: a DataLoader draws a seed from torch's
         # global RNG, and predicting must leave it untouched. net.device rather
@@ -402,8 +402,8 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         with torch_threads(resolve_n_threads(self.n_jobs)), torch.inference_mode():
             for start in range(0, X.shape[0], _PREDICT_CHUNK):
                 rows = np.arange(start, min(start + _PREDICT_CHUNK, X.shape[0]))
-                Xi = torch.from_numpy(dense_rows(X, rows)).to(net.device)
-                out.append(as_logits(module(Xi)).float())
+                Xi = torch.from_numpy(dense_rows(X, rows)).to(net.device, dtype)
+                out.append(as_logits(module(Xi)))
         return torch.cat(out).cpu().numpy().astype(np.float64)
 
     def _logits(self, X):

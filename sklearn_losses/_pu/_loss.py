@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._engine import as_logits
+
 __all__ = ["PUMLCLoss", "pumlc_mixup_penalty"]
 
 
@@ -156,8 +158,7 @@ def pumlc_mixup_penalty(module, X, logits, targets, mixup_alpha=0.3, generator=N
     a, b = order, torch.arange(half, 2 * half, device=X.device)
     mixed_X = lam * X[a] + (1.0 - lam) * X[b]
     mixed_psi = lam * psi[a] + (1.0 - lam) * psi[b]
-    output = module(mixed_X)
-    mixed_logits = output[0] if isinstance(output, (tuple, list)) else output
+    mixed_logits = as_logits(module(mixed_X))
     gap = torch.log(mixed_psi.clamp_min(1e-12)) - F.logsigmoid(mixed_logits)
     return (gap**2).mean(dim=0).sum()
 

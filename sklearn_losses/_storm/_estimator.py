@@ -15,12 +15,8 @@ from .._engine import (
     StrOptions,
     TorchClassifierBase,
     _fit_context,
-    as_logits,
     check_hidden_layer_sizes,
-    dense_rows,
     instantiate_module,
-    resolve_n_threads,
-    torch_threads,
 )
 from ._meta import StormCriterion, StormNet
 
@@ -383,18 +379,11 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
         })
 
     # ---- inference ------------------------------------------------------ #
-    def _forward(self, X):
+    def _inference_module(self):
         # float64 inference: in float32, BLAS kernels chosen by batch shape move
         # a row's logits by about 1 ulp, so predictions would depend on which
         # other rows are predicted with it (check_methods_subset_invariance).
-        net = self.net_
-        module = copy.deepcopy(net.module_).double().eval()
-        out = []
-        with torch_threads(resolve_n_threads(self.n_jobs)), torch.inference_mode():
-            for rows in np.array_split(np.arange(X.shape[0]), -(-X.shape[0] // net.batch_size)):
-                Xi = torch.from_numpy(dense_rows(X, rows)).to(net.device, torch.float64)
-                out.append(as_logits(module(Xi)))
-        return torch.cat(out).cpu().numpy()
+        return copy.deepcopy(self.net_.module_).double().eval(), torch.float64
 
 
 def _squeeze_units(weights):
