@@ -34,7 +34,7 @@ from _common import (
     time_interleaved,
     write_result,
 )
-from _loops import bare_loop, fixed_epochs, plain_bce_loop, pu_loop
+from _loops import PlainBCE, bare_loop, fixed_epochs, plain_bce_loop, pu_loop
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_losses import (
@@ -45,16 +45,10 @@ from sklearn_losses import (
 from sklearn_losses.datasets import load_yeast
 
 
-class _BCE(torch.nn.Module):
-    def forward(self, output, y):
-        logits = output[0] if isinstance(output, tuple) else output
-        return torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
-
-
 def _plain_skorch(estimator, X, Y, epochs, batch_size, seed):
     torch.manual_seed(seed)
     net = skorch.NeuralNet(
-        estimator._build_module(X.shape[1], Y.shape[1]), _BCE, optimizer=torch.optim.AdamW,
+        estimator._build_module(X.shape[1], Y.shape[1]), PlainBCE, optimizer=torch.optim.AdamW,
         lr=estimator.lr, max_epochs=epochs, batch_size=batch_size, train_split=None,
         device="cpu", verbose=0,
     )
