@@ -253,17 +253,11 @@ class HybridLossMultiLabelClassifier(TorchClassifierBase):
         return MultiLabelMLP(n_features, n_outputs, **common)
 
     def _build_criterion(self, Y, sample_weight):
-        reference = HybridMultiLabelLoss.from_labels(
+        loss = HybridMultiLabelLoss.from_labels(
             Y, class_weight=self.pos_weighting, max_pos_weight=self.max_pos_weight,
-            corr_weight=0.0,
+            corr_weight=self.corr_weight, corr_mode=self.corr_mode,
+            contrastive_weight=self.contrastive_weight, temperature=self.temperature,
         )
-        self.pos_weight_ = reference.pos_weight.numpy().astype(np.float64)
-        self.label_correlation_ = reference.label_correlation.numpy().astype(np.float64)
-        return HybridMultiLabelLoss(
-            self.pos_weight_,
-            self.label_correlation_,
-            corr_weight=self.corr_weight,
-            corr_mode=self.corr_mode,
-            contrastive_weight=self.contrastive_weight,
-            temperature=self.temperature,
-        )
+        self.pos_weight_ = loss.pos_weight.numpy().astype(np.float64)
+        self.label_correlation_ = loss.label_correlation.numpy().astype(np.float64)
+        return loss
