@@ -162,8 +162,8 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
     parameters of ``_parameter_constraints`` below and implement
     ``_build_module(n_features, n_outputs)`` and
     ``_build_criterion(Y, sample_weight)``. They may override
-    ``_prepare_targets``, ``_after_fit``, ``_optimizer``, ``_net_kwargs`` and
-    ``_net_class``.
+    ``_network_inputs``, ``_prepare_targets``, ``_after_fit``, ``_optimizer``,
+    ``_net_kwargs`` and ``_net_class``.
 
     A 2-D ``y`` is a 0/1 indicator matrix: ``predict`` returns an int matrix
     and ``predict_proba`` per-label probabilities. A 1-D ``y`` is one-hot
@@ -202,6 +202,14 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
 
     def _build_criterion(self, Y, sample_weight):
         raise NotImplementedError
+
+    def _network_inputs(self, X, Y=None):
+        """What the network reads, from validated ``X`` (e.g. extra columns).
+
+        Called with the encoded targets ``Y`` in ``fit``, where it may fit what
+        it needs, and without them in ``predict``.
+        """
+        return X
 
     def _prepare_targets(self, Y):
         """Targets the network is trained on (e.g. observed positives)."""
@@ -286,6 +294,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
                     f"{Y.shape[1]}. Set warm_start=False to start afresh."
                 )
             self._set_thresholds(Y.shape[1])
+            X = self._network_inputs(X, Y)
             self._train(X, self._prepare_targets(Y), sample_weight, warm)
             if isinstance(self.threshold, str):
                 self._tune_thresholds(X, Y)
@@ -407,7 +416,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         return torch.cat(out).cpu().numpy().astype(np.float64)
 
     def _logits(self, X):
-        return self._forward(self._check_fitted_X(X))
+        return self._forward(self._network_inputs(self._check_fitted_X(X)))
 
     def decision_function(self, X):
         """Raw network outputs (logits).
