@@ -1,5 +1,6 @@
 """Tests of the private plumbing in ``sklearn_losses._engine``."""
 
+import copy
 import pickle
 
 import numpy as np
@@ -366,6 +367,39 @@ def test_interrupt_reaches_the_caller_and_leaves_the_estimator_as_it_was():
         fitted.fit(X[:40], Y[:40])
     np.testing.assert_array_equal(fitted.predict_proba(X), proba)
     assert len(fitted.history_) == 2
+
+
+class _FailAtEpoch(skorch.callbacks.Callback):
+    def __init__(self, epoch, error):
+        self.epoch = epoch
+        self.error = error
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise self.error
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, ValueError])
+def test_interrupted_warm_refit_restores_weights_optimizer_and_history(error):
+    X, Y = _structured_multilabel(120)
+    # The callback stays with the net that a warm refit continues; it fires
+    # after the refit's first epoch, when the optimizer has taken its steps.
+    clf = _PlainMLPClassifier(max_epochs=2, warm_start=True, random_state=0,
+                              callbacks=[("fail", _FailAtEpoch(3, error))]).fit(X, Y)
+    proba = clf.predict_proba(X)
+    optimizer = copy.deepcopy(clf.net_.optimizer_.state_dict())
+    with pytest.raises(error):
+        clf.fit(X, Y)
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    restored = clf.net_.optimizer_.state_dict()
+    for key, state in optimizer["state"].items():
+        for name, value in state.items():
+            torch.testing.assert_close(restored["state"][key][name], value, rtol=0, atol=0)
+    assert len(clf.history_) == len(clf.net_.history) == 2
+    # Continuing afterwards works, from the restored state.
+    dict(clf.net_.callbacks_)["fail"].epoch = 0
+    clf.fit(X, Y)
+    assert len(clf.history_) == 4
 
 
 def test_sigint_from_a_timer_thread_interrupts_fit():

@@ -8,6 +8,7 @@ import pickle
 
 import numpy as np
 import pytest
+import skorch
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -222,3 +223,27 @@ def test_sparse_label_matrix_is_accepted(estimator, data):
     dense = _fit(estimator, X, Y).predict(X)
     sparse = _fit(estimator, X, sp.csr_matrix(Y)).predict(X)
     np.testing.assert_array_equal(np.asarray(dense), np.asarray(sparse))
+
+
+class _InterruptAfterEpoch(skorch.callbacks.Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS[:3], ids=_ids)
+def test_interrupted_warm_refit_leaves_the_model_as_it_was(estimator, data):
+    """A warm refit trains the same net in place; Ctrl-C after some of its
+    optimizer steps must still give back the model as it was before."""
+    X, Y = data
+    clf = clone(estimator).set_params(
+        max_epochs=2, warm_start=True, callbacks=[("stop", _InterruptAfterEpoch(3))]
+    ).fit(X, Y)
+    proba = clf.predict_proba(X)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, Y)
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    assert len(clf.history_) == 2

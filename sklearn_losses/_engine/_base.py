@@ -308,14 +308,13 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
             data = DeviceDataset(X, Y, sample_weight, self.device_)
             if warm:
                 net = self.net_
-                net.partial_fit(data)
+                with net.rollback_on_error():
+                    net.partial_fit(data)
+                    net.raise_interrupt()
             else:
                 net = self._make_net(X.shape[1], Y, sample_weight, seed)
                 net.fit(data)
-        interrupt = getattr(net, "interrupted_", None)
-        if interrupt is not None:
-            net.interrupted_ = None
-            raise interrupt
+                net.raise_interrupt()
         self.net_ = net
         self.history_ = net.history
         self.n_epochs_ = len(net.history)

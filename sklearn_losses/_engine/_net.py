@@ -7,6 +7,7 @@ sums once per epoch instead of calling ``.item()`` on every batch, which would
 stall a GPU at each step.
 """
 
+import contextlib
 import copy
 import math
 
@@ -133,6 +134,35 @@ class TorchNet(skorch.NeuralNet):
             # skorch's partial_fit swallows KeyboardInterrupt; wrap it so the
             # estimator can re-raise it instead of keeping a half-trained net.
             self.interrupted_ = exc
+            raise
+
+    def raise_interrupt(self):
+        """Re-raise a ``KeyboardInterrupt`` that skorch caught during training."""
+        interrupt = getattr(self, "interrupted_", None)
+        self.interrupted_ = None
+        if interrupt is not None:
+            raise interrupt
+
+    @contextlib.contextmanager
+    def rollback_on_error(self):
+        """Context manager: on any exception (Ctrl-C included), put back the
+        weights and optimizer states and the history as they were on entry.
+
+        A continued (warm-start) fit trains the net in place, so an
+        interrupted one would otherwise keep the steps it had taken.
+        """
+        saved = {
+            name: copy.deepcopy(value.state_dict())
+            for name, value in vars(self).items()
+            if isinstance(value, (torch.nn.Module, torch.optim.Optimizer))
+        }
+        n_epochs = len(self.history)
+        try:
+            yield
+        except BaseException:
+            for name, state in saved.items():
+                getattr(self, name).load_state_dict(state)
+            del self.history[n_epochs:]
             raise
 
 
