@@ -68,12 +68,15 @@ def test_feature_memory_groups_by_class_and_agreement_and_forgets():
     # The two new rows and the remembered three of class 0 form one group.
     np.testing.assert_allclose(features[:, 1].numpy(), (11 + 12 + 1 + 2 + 4) / 5, rtol=1e-6)
     # Class 0 then keeps its 3 newest rows: the two new ones and the newest old one.
-    kept = memory.values[:-1][memory.ids[:-1] // 2 == 0, 0]
-    np.testing.assert_allclose(np.sort(kept.numpy()), [4, 11, 12])
+    # A slot holds 4 statistics, then membership of (class 0, disagreeing),
+    # (class 0, agreeing), (class 1, ...); the last slot is a spare.
+    slots = memory.rows[:-1]
+    in_class_0 = slots[:, 4:6].sum(1) == 1
+    np.testing.assert_allclose(np.sort(slots[in_class_0, 0].numpy()), [4, 11, 12])
     # A batch larger than the memory keeps only ``size`` rows of the group.
     many = torch.arange(8.0).repeat(2, 1)
     memory.featurize(many, many * 0 + 0.5, many > -1, torch.zeros(8, dtype=torch.long))
-    assert (memory.ids[:-1] // 2 == 0).sum() == 3
+    assert memory.rows[:-1, 4:6].sum() == 3
 
 
 def test_rescaler_weights_in_unit_interval_and_half_for_lone_rows():
@@ -97,12 +100,33 @@ def test_rescaler_matches_separate_networks():
     w = rescaler(features, nets, bn_ids=bn, n_bn=2)
     for i in range(7):
         c, rows = nets[i], bn == bn[i]
-        H = features[rows] @ rescaler.hidden_weight[c] + rescaler.hidden_bias[c]
+        H = features[rows] @ rescaler.hidden_weight[:, c] + rescaler.hidden_bias[c]
         H = torch.nn.functional.batch_norm(H, None, None, training=True, eps=1e-5).relu()
         H = H @ rescaler.out_weight[c] + rescaler.out_bias[c]
         H = torch.nn.functional.batch_norm(H, None, None, training=True, eps=1e-5)
         expected = torch.softmax(H, 1)[:, 0][rows.nonzero()[:, 0] == i]
         torch.testing.assert_close(w[i:i + 1], expected)
+
+
+def test_rescaler_normalises_each_column_of_a_grid_on_its_own():
+    """Without batch-norm ids, a (rows, columns) grid of units is normalised
+    per column over the rows: one label's units at a time."""
+    torch.manual_seed(0)
+    rescaler = LossRescalerNetwork(n_nets=2).double()
+    features = torch.randn(5, 3, 19, dtype=torch.float64)
+    nets = torch.randint(2, (5, 3))
+    w = rescaler(features, nets)
+    assert w.shape == (5, 3)
+    for j in range(3):
+        for c in range(2):
+            H = features[:, j] @ rescaler.hidden_weight[:, c] + rescaler.hidden_bias[c]
+            H = torch.nn.functional.batch_norm(H, None, None, training=True, eps=1e-5).relu()
+            H = H @ rescaler.out_weight[c] + rescaler.out_bias[c]
+            H = torch.nn.functional.batch_norm(H, None, None, training=True, eps=1e-5)
+            rows = nets[:, j] == c
+            torch.testing.assert_close(w[rows, j], torch.softmax(H, 1)[rows, 0])
+    # One row: nothing to normalise over, every unit gets 0.5.
+    assert (rescaler(features[:1], nets[:1]) == 0.5).all()
 
 
 # --------------------------------------------------------------------------- #

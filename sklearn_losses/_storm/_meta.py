@@ -14,6 +14,8 @@ memory is a fixed-size ring buffer, all rescaler nets run as one batched
 product, and nothing in a step reads a value back to the host.
 """
 
+import functools
+import inspect
 import warnings
 
 import numpy as np
@@ -41,32 +43,6 @@ _TINY_STD = 1e-8
 def one_hot(ids, n, dtype):
     """Membership matrix of shape (len(ids), n); an id outside [0, n) gives a zero row."""
     return (ids[:, None] == torch.arange(n, device=ids.device)).to(dtype)
-
-
-def group_moments(values, members, counts):
-    """Mean and unbiased std of ``values`` over the rows of each group.
-
-    Sums over groups are products with the membership matrix: one kernel each,
-    deterministic, and free of the host synchronisation ``bincount`` needs
-    on CUDA.
-
-    Parameters
-    ----------
-    values : Tensor of shape (n, d)
-    members : Tensor of shape (n, n_groups)
-        0/1 membership; a zero row belongs to no group.
-    counts : Tensor of shape (n_groups,)
-        ``members.sum(0)``.
-
-    Returns
-    -------
-    mean, std : Tensor of shape (n_groups, d)
-        ``std`` is ``1e-8`` for groups with fewer than two rows.
-    """
-    mean = members.T @ values / counts.clamp(min=1)[:, None]
-    spread = members.T @ (values - members @ mean).square()
-    std = (spread / (counts - 1).clamp(min=1)[:, None]).sqrt()
-    return mean, torch.where(counts[:, None] >= 2, std, _TINY_STD)
 
 
 def gaussian_kl_overlap(mean_p, std_p, mean_q, std_q):
@@ -121,6 +97,10 @@ class FeatureMemory:
     A ring buffer of ``size`` slots per group, allocated on the first call on
     the data's device. Its shape never changes, so remembering and forgetting
     need no data-dependent indexing (which would synchronise with a GPU).
+    Each slot holds a unit's four statistics followed by its 0/1 membership
+    of the ``2 * n_groups`` statistics groups (noisy group, agreement); an
+    unused slot belongs to none. Group sums are then one matrix product with
+    the membership columns, for the batch and the memory at once.
 
     Parameters
     ----------
@@ -133,20 +113,15 @@ class FeatureMemory:
     def __init__(self, n_groups, size):
         self.n_groups = n_groups
         self.size = size
-        self.values = None
-
-    @property
-    def empty_id(self):
-        """Statistics-group id of an unused slot; it matches no group."""
-        return 2 * self.n_groups
+        self.rows = None
 
     def _allocate(self, like):
-        slots = self.n_groups * self.size
         # One spare slot at the end takes the rows that do not fit; it is
         # never read.
-        self.values = like.new_zeros(slots + 1, 4)
-        self.ids = torch.full((slots + 1,), self.empty_id, device=like.device)
-        self.head = torch.zeros(self.n_groups, dtype=torch.long, device=like.device)
+        self.rows = like.new_zeros(self.n_groups * self.size + 1, 4 + 2 * self.n_groups)
+        self.group_ids = torch.arange(2 * self.n_groups, device=like.device)
+        # Slot of each group's newest row, so the next one goes one further.
+        self.tail = torch.full((self.n_groups,), self.size - 1, device=like.device)
 
     def featurize(self, loss, confidence, correct, groups):
         """Features of the current units; the units are then remembered.
@@ -163,36 +138,42 @@ class FeatureMemory:
         features : Tensor of shape (n_units, 19)
         """
         n_passes, n = loss.shape
+        if self.rows is None:
+            self._allocate(loss)
         std, mean = torch.std_mean(torch.stack([loss, confidence], 2), dim=0)
-        stats = torch.stack([mean, std], 2).reshape(n, 4)  # mean, std of loss; of confidence
         # The majority of passes predict the label; an exact tie defers to pass 1.
         agrees = 2 * correct.sum(0) + correct[0] > n_passes
-        stat_ids = 2 * groups + agrees
-        if self.values is None:
-            self._allocate(stats)
-        values = torch.cat([stats, self.values[:-1]])
-        members = one_hot(torch.cat([stat_ids, self.ids[:-1]]), self.empty_id, stats.dtype)
+        # Columns: mean, std of the loss; of the confidence; group membership.
+        batch = torch.cat([torch.stack([mean, std], 2).view(n, 4),
+                           (2 * groups + agrees)[:, None] == self.group_ids], 1)
+        rows = torch.cat([batch, self.rows[:-1]])
+        values, members = rows[:, :4], rows[:, 4:]
         counts = members.sum(0)
+        average = members.T / counts.clamp(min=1)[:, None]
         # Each row's group mean of the mean and of the std of the loss: the
         # reference normal its KL divergence and overlap are measured against.
-        centre = members @ (members.T @ values[:, :2] / counts.clamp(min=1)[:, None])
+        centre = members @ (average @ values[:, :2])
         kl, overlap = gaussian_kl_overlap(values[:, 0], values[:, 1], centre[:, 0], centre[:, 1])
         scores = torch.cat([values, torch.stack([kl, overlap], 1)], 1)
-        group_mean, group_std = group_moments(scores, members, counts)
-        features = torch.stack([scores[:n], group_mean[stat_ids], group_std[stat_ids]], 2)
-        self._remember(stats, stat_ids, groups)
-        return torch.cat([features.reshape(n, 18), agrees[:, None].to(stats.dtype)], 1)
+        group_mean = average @ scores
+        # Unbiased std; a group of one row has spread 0 and gets 1e-8.
+        spread = average @ (scores - members @ group_mean).square()
+        unbiased = counts / (counts - 1).clamp(min=1)
+        group_std = (spread * unbiased[:, None]).sqrt().clamp(min=_TINY_STD)
+        moments = members[:n] @ torch.cat([group_mean, group_std], 1)
+        features = torch.stack([scores[:n], moments[:, :6], moments[:, 6:]], 2).view(n, 18)
+        self._remember(batch, groups)
+        return torch.cat([features, agrees[:, None]], 1)
 
-    def _remember(self, stats, stat_ids, groups):
+    def _remember(self, batch, groups):
         # A unit's rank among this batch's units of its group picks its slot
-        # after the group's head; units beyond ``size`` go to the spare slot.
-        members = one_hot(groups, self.n_groups, torch.long)
-        rank = (members.cumsum(0) * members).sum(1) - 1
-        slot = groups * self.size + (self.head[groups] + rank) % self.size
-        slot = torch.where(rank < self.size, slot, len(self.ids) - 1)
-        self.values[slot] = stats
-        self.ids[slot] = stat_ids
-        self.head = (self.head + members.sum(0)) % self.size
+        # after the group's newest; units beyond ``size`` go to the spare slot.
+        in_group = batch[:, 4:].view(len(batch), self.n_groups, 2).sum(2)
+        seen = in_group.cumsum(0)
+        rank = (seen * in_group).sum(1).long()
+        slot = torch.add((self.tail[groups] + rank) % self.size, groups, alpha=self.size)
+        self.rows[torch.where(rank <= self.size, slot, len(self.rows) - 1)] = batch
+        self.tail = (self.tail + seen[-1].long()) % self.size
 
 
 # --------------------------------------------------------------------------- #
@@ -206,6 +187,16 @@ def _group_norm(H, members, average):
     centred = H - members @ (average @ H)
     variance = members @ (average @ centred.square())
     return centred * torch.rsqrt(variance + _BN_EPS)
+
+
+def _column_norm(H, n_rows):
+    """Batch norm without affine parameters over ``n_rows`` rows of units.
+
+    ``H`` holds ``n_rows`` consecutive blocks of units (a unit per label, for
+    instance); each unit's position in its block is a group of its own.
+    """
+    return F.batch_norm(H.view(n_rows, -1), None, None, training=True,
+                        eps=_BN_EPS).view_as(H)
 
 
 class LossRescalerNetwork(nn.Module):
@@ -238,50 +229,64 @@ class LossRescalerNetwork(nn.Module):
 
     def __init__(self, n_nets=1, n_features=N_FEATURES):
         super().__init__()
-        self.hidden_weight = nn.Parameter(torch.randn(n_nets, n_features, n_features) * 0.02)
+        # The hidden layers of all nets side by side: one matrix product.
+        self.hidden_weight = nn.Parameter(torch.randn(n_features, n_nets, n_features) * 0.02)
         self.hidden_bias = nn.Parameter(torch.zeros(n_nets, n_features))
         self.out_weight = nn.Parameter(torch.randn(n_nets, n_features, 2) * 0.02)
         self.out_bias = nn.Parameter(torch.zeros(n_nets, 2))
 
     def forward(self, features, net_ids, bn_ids=None, n_bn=None):
-        """Weights in (0, 1) for each feature row.
+        """Weights in (0, 1) for each unit.
 
         Parameters
         ----------
-        features : Tensor of shape (n_units, n_features)
+        features : Tensor of shape (n_units, n_features) or (n_rows, n_columns, n_features)
             The per-unit features built from the loss and confidence passes.
-        net_ids : LongTensor of shape (n_units,)
+            In the 3-D form without ``bn_ids``, each column of units (each
+            label, say) is normalised on its own.
+        net_ids : LongTensor of shape (n_units,) or (n_rows, n_columns)
             Which network scores each unit.
         bn_ids : LongTensor of shape (n_units,), default=None
-            Batch-norm groups; ``None`` normalises over all units. Units in a
-            group of fewer than two get weight 0.5.
+            Batch-norm groups; ``None`` normalises over all units (over all
+            rows, per column, in the 3-D form). Units in a group of fewer
+            than two get weight 0.5.
         n_bn : int, default=None
             Number of batch-norm groups; ``None`` reads it from ``bn_ids``
             (which synchronises with the device).
 
         Returns
         -------
-        weights : Tensor of shape (n_units,)
+        weights : Tensor of shape (n_units,) or (n_rows, n_columns)
             The loss weight of each unit.
         """
+        shape = features.shape[:-1]
+        features = features.reshape(-1, features.shape[-1])
+        if bn_ids is None and shape[0] < 2:
+            bn_ids, n_bn = torch.arange(features.shape[0], device=features.device), len(features)
         if bn_ids is None:
-            bn_ids, n_bn = torch.zeros_like(net_ids), 1
-        elif n_bn is None:
-            n_bn = int(bn_ids.max()) + 1 if bn_ids.numel() else 1
-        members = one_hot(bn_ids, n_bn, features.dtype)
-        counts = members.sum(0)
-        average = (members / counts.clamp(min=1)).T
+            normalize = functools.partial(_column_norm, n_rows=shape[0])
+        else:
+            bn_ids = bn_ids.reshape(-1)
+            if n_bn is None:
+                n_bn = int(bn_ids.max()) + 1 if bn_ids.numel() else 1
+            members = one_hot(bn_ids, n_bn, features.dtype)
+            counts = members.sum(0)
+            normalize = functools.partial(
+                _group_norm, members=members, average=members.T / counts.clamp(min=1)[:, None]
+            )
         # Columns of H: (net, hidden unit); every net sees every row, and
         # batch norm treats each column on its own, as separate nets would.
         n_nets, width = self.hidden_bias.shape
-        W = self.hidden_weight.transpose(0, 1).reshape(features.shape[1], n_nets * width)
-        H = torch.addmm(self.hidden_bias.reshape(-1), features, W)
-        H = F.relu(_group_norm(H, members, average)).view(-1, n_nets, width, 1)
+        H = torch.addmm(self.hidden_bias.view(-1), features,
+                        self.hidden_weight.view(features.shape[1], -1))
+        H = F.relu(normalize(H)).view(-1, n_nets, width, 1)
         H = (H * self.out_weight).sum(2) + self.out_bias
-        H = _group_norm(H.view(len(features), -1), members, average).view(-1, n_nets, 2)
+        H = normalize(H.view(len(features), -1)).view(-1, n_nets, 2)
         # The first of a two-way softmax is a sigmoid of the difference.
-        weights = torch.sigmoid(H[..., 0] - H[..., 1]).gather(1, net_ids[:, None])[:, 0]
-        return torch.where(counts[bn_ids] < 2, 0.5, weights)
+        weights = torch.sigmoid(H[..., 0] - H[..., 1]).gather(1, net_ids.reshape(-1, 1))[:, 0]
+        if bn_ids is not None:
+            weights = torch.where(counts[bn_ids] < 2, 0.5, weights)
+        return weights.view(shape)
 
 
 # --------------------------------------------------------------------------- #
@@ -342,7 +347,15 @@ class StormCriterion(nn.Module):
         return Y.argmax(1) if self.kind == "multiclass" else Y
 
     def unit_ids(self, Y):
-        """Memory groups, rescaler nets and batch-norm groups, each (n * n_units,)."""
+        """Memory groups, rescaler nets and batch-norm groups of the units.
+
+        Returns
+        -------
+        groups, nets : LongTensor of shape (n * n_units,)
+        bn : LongTensor of shape (n * n_units,) or None
+            None for batch normalisation over the batch (per label with one
+            weight per label).
+        """
         if self.kind == "multiclass":
             cls = Y.argmax(1, keepdim=True)
         elif self.kind == "binary" or self.per_label:
@@ -354,11 +367,8 @@ class StormCriterion(nn.Module):
             labels = torch.arange(Y.shape[1], device=Y.device)[None, :]
             groups = 2 * labels + cls
         nets = cls if self.class_separation else torch.zeros_like(cls)
-        if self.normalization == "class":
-            bn = groups
-        else:
-            bn = labels.expand_as(cls) if self.per_label else torch.zeros_like(cls)
-        return groups.reshape(-1), nets.reshape(-1), bn.reshape(-1)
+        bn = groups.reshape(-1) if self.normalization == "class" else None
+        return groups.reshape(-1), nets.reshape(-1), bn
 
     def unit_losses(self, logits, target):
         """Loss of each unit, shape (n, n_units)."""
@@ -392,6 +402,16 @@ class StormCriterion(nn.Module):
 # --------------------------------------------------------------------------- #
 def _has_dropout(module):
     return any(isinstance(m, nn.modules.dropout._DropoutNd) for m in module.modules())
+
+
+def _has_fused_kernel(optimizer):
+    """Whether ``optimizer`` is one of torch's own that takes ``fused=``."""
+    if not getattr(optimizer, "__module__", "").startswith("torch.optim."):
+        return False
+    try:
+        return "fused" in inspect.signature(optimizer).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _tile(tensor, k):
@@ -459,6 +479,16 @@ class StormNet(TorchNet):
         )
         return self
 
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        # torch's optimizers that take ``fused`` have a CPU kernel too (the
+        # engine asks for it on CUDA): one call per step instead of a dozen
+        # small operations per tensor, the same update up to rounding.
+        if (prefix == "optimizer" and not {"fused", "foreach"} & kwargs.keys()
+                and _has_fused_kernel(self.optimizer)):
+            kwargs["fused"] = True
+        return args, kwargs
+
     def get_all_learnable_params(self):
         # The rescaler has its own optimizer; the model's must not see it.
         yield from self.module_.named_parameters()
@@ -475,7 +505,9 @@ class StormNet(TorchNet):
         self.weight_sum_ = torch.zeros(len(X), criterion.n_units, device=self.device)
         self.n_weight_epochs_ = 0
         if not criterion.per_label:
-            self.class_ids_ = criterion.unit_ids(X.Y)[0]
+            # Targets kept sparse are multi-label, whose rows share one class.
+            Y = X.Y if X.Y is not None else torch.zeros(len(X), 1, device=self.device)
+            self.class_ids_ = criterion.unit_ids(Y)[0]
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         super().on_train_end(net, X=X, y=y, **kwargs)
@@ -545,7 +577,7 @@ class StormNet(TorchNet):
         # The real update uses the weights of the current rescaler (not
         # re-evaluated after its update) and the persistent optimizer.
         for p, g in zip(self.module_.parameters(), step["grads"]):
-            p.grad = g
+            p.grad = g.contiguous()
         self.epoch_weights_[yi["idx"]] = step["weights"]
         return {"loss": step["inner"], "y_pred": step["logits"]}
 
@@ -691,20 +723,19 @@ class StormNet(TorchNet):
         criterion = self.criterion_
         target = criterion.target(Y)
         logits, passes = self._forward_passes(X, target, params)
-        loss = passes[0][: X.shape[0]]
+        # Only pass 1's losses need a graph; the statistics of all passes don't.
+        loss = criterion.unit_losses(logits, target)
         groups, nets, bn = criterion.unit_ids(Y)
-        losses, confidence, correct = (p.detach().view(self.n_forward_passes, -1)
-                                       for p in passes)
-        features = memory.featurize(losses, confidence, correct, groups)
-        weights = self.rescaler_(features, nets, bn, n_bn=criterion.n_groups)
-        return logits, loss, weights.view_as(loss)
+        features = memory.featurize(*passes, groups)
+        weights = self.rescaler_(features.view(*loss.shape, -1), nets.view_as(loss), bn,
+                                 n_bn=criterion.n_groups)
+        return logits, loss, weights
 
     def _forward_passes(self, X, target, params):
         """Pass 1 with its graph, passes 2..G as one batch without gradients.
 
         Returns pass 1's logits and the unit losses, confidences and agreement
-        of all passes stacked along the rows (pass 1's rows first, losses
-        differentiable there).
+        of all passes, each of shape (n_passes, n * n_units) and detached.
         """
         passes = _Passes(self.module_, self.n_forward_passes - 1, self.input_dropout_,
                          self.buffers_, look_ahead=params is not None)
@@ -715,12 +746,13 @@ class StormNet(TorchNet):
             # than a small network's forward pass.
             params = {f"module.{name}": p for name, p in params.items()}
             logits, extra = functional_call(passes, params, (X,))
-        all_target = _tile(target, self.n_forward_passes)
         with torch.no_grad():
-            confidence, correct = self.criterion_.unit_agreement(
-                torch.cat([logits.detach(), extra]), all_target)
-        losses = self.criterion_.unit_losses(torch.cat([logits, extra]), all_target)
-        return logits, (losses, confidence, correct)
+            all_logits = torch.cat([logits.detach(), extra])
+            all_target = _tile(target, self.n_forward_passes)
+            losses = self.criterion_.unit_losses(all_logits, all_target)
+            confidence, correct = self.criterion_.unit_agreement(all_logits, all_target)
+        return logits, [t.view(self.n_forward_passes, -1)
+                        for t in (losses, confidence, correct)]
 
     def _meta_batch(self):
         # Never more rows than the data holds: a huge batch_size on a small
