@@ -19,6 +19,7 @@ from sklearn_losses._storm._meta import (
     FeatureMemory,
     StormCriterion,
     StormNet,
+    _ParameterSlots,
     gaussian_kl_overlap,
 )
 from sklearn_losses.networks import LossRescalerNetwork, MLPNetwork
@@ -129,6 +130,21 @@ def test_rescaler_normalises_each_column_of_a_grid_on_its_own():
     assert (rescaler(features[:1], nets[:1]) == 0.5).all()
 
 
+def test_parameter_slots_run_a_module_at_other_values_like_functional_call():
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Tanh(), torch.nn.Linear(3, 3))
+    module[2].weight = module[0].weight  # tied: one tensor under two names
+    X = torch.randn(4, 3)
+    other = {name: torch.randn_like(p) for name, p in module.named_parameters()}
+    with _ParameterSlots(module).replaced(other):
+        out = module(X)
+    torch.testing.assert_close(out, torch.func.functional_call(module, other, (X,)))
+    # Afterwards the module holds its own parameters again.
+    assert module[2].weight is module[0].weight
+    assert isinstance(module[0].weight, torch.nn.Parameter)
+    assert not torch.equal(module(X), out)
+
+
 # --------------------------------------------------------------------------- #
 # the meta step against slow references
 # --------------------------------------------------------------------------- #
@@ -151,6 +167,7 @@ def _tiny_net(kind="multiclass", n_outputs=3, lookahead_lr=0.5, dtype=torch.floa
     net.rescaler_.to(dtype)
     net.input_dropout_ = 0.0
     net.buffers_ = []
+    net.parameter_slots_ = _ParameterSlots(net.module_)
     net.reset_memories()
     data = torch.tensor(X, dtype=dtype), torch.tensor(Y, dtype=dtype)
     return net, data

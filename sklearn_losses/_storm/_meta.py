@@ -14,6 +14,7 @@ memory is a fixed-size ring buffer, all rescaler nets run as one batched
 product, and nothing in a step reads a value back to the host.
 """
 
+import contextlib
 import functools
 import inspect
 import warnings
@@ -25,7 +26,6 @@ import torch.nn.functional as F
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
 from torch import nn
-from torch.func import functional_call
 
 from .._engine import TorchNet, as_logits
 
@@ -497,6 +497,7 @@ class StormNet(TorchNet):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         self.train_data_ = X
         self.buffers_ = list(self.module_.buffers())
+        self.parameter_slots_ = _ParameterSlots(self.module_)
         self.input_dropout_ = 0.0 if _has_dropout(self.module_) else self.extra_pass_dropout
         # Drawn from the (seeded) global torch RNG, so refits are identical.
         seed = int(torch.randint(np.iinfo(np.int32).max, (1,)))
@@ -516,6 +517,7 @@ class StormNet(TorchNet):
         self.mean_weights_ = (self.weight_sum_ / max(self.n_weight_epochs_, 1)).cpu().numpy()
         del self.train_data_, self.meta_generator_, self.epoch_weights_, self.weight_sum_
         self.train_memory_ = self.meta_memory_ = self.class_ids_ = None
+        self.parameter_slots_ = None
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
@@ -693,7 +695,8 @@ class StormNet(TorchNet):
                                     category=DeprecationWarning)
             duals = {name: fwAD.make_dual(p.detach(), direction[name])
                      for name, p in self.module_.named_parameters()}
-            logits = as_logits(functional_call(self.module_, duals, (X,)))
+            with self.parameter_slots_.replaced(duals):
+                logits = as_logits(self.module_(X))
             loss = self.criterion_.unit_losses(logits, self.criterion_.target(Y))
             slopes = fwAD.unpack_dual(loss).tangent
         if saved:
@@ -737,15 +740,11 @@ class StormNet(TorchNet):
         Returns pass 1's logits and the unit losses, confidences and agreement
         of all passes, each of shape (n_passes, n * n_units) and detached.
         """
-        passes = _Passes(self.module_, self.n_forward_passes - 1, self.input_dropout_,
-                         self.buffers_, look_ahead=params is not None)
         if params is None:
-            logits, extra = passes(X)
+            logits, extra = self._run_passes(X, look_ahead=False)
         else:
-            # One reparametrisation for all passes: its set-up costs more
-            # than a small network's forward pass.
-            params = {f"module.{name}": p for name, p in params.items()}
-            logits, extra = functional_call(passes, params, (X,))
+            with self.parameter_slots_.replaced(params):
+                logits, extra = self._run_passes(X, look_ahead=True)
         with torch.no_grad():
             all_logits = torch.cat([logits.detach(), extra])
             all_target = _tile(target, self.n_forward_passes)
@@ -753,6 +752,28 @@ class StormNet(TorchNet):
             confidence, correct = self.criterion_.unit_agreement(all_logits, all_target)
         return logits, [t.view(self.n_forward_passes, -1)
                         for t in (losses, confidence, correct)]
+
+    def _run_passes(self, X, look_ahead):
+        """Pass 1 with its graph, then the extra dropout passes as one batch.
+
+        Each row of the extra batch draws its own dropout mask, so it equals
+        ``n_forward_passes - 1`` separate passes (with batch norm, up to the
+        batch statistics). Batch-norm buffers are restored after the extra
+        passes, and after pass 1 too for a look-ahead.
+        """
+        buffers = self.buffers_
+        saved = [b.clone() for b in buffers] if look_ahead else None
+        logits = as_logits(self.module_(X))
+        if saved is None:
+            saved = [b.clone() for b in buffers]
+        with torch.no_grad():
+            Xe = _tile(X, self.n_forward_passes - 1)
+            if self.input_dropout_:
+                Xe = F.dropout(Xe, self.input_dropout_)
+            extra = as_logits(self.module_(Xe))
+        if saved:
+            torch._foreach_copy_(buffers, saved)
+        return logits, extra
 
     def _meta_batch(self):
         # Never more rows than the data holds: a huge batch_size on a small
@@ -764,38 +785,37 @@ class StormNet(TorchNet):
         return Xv, yv["y"]
 
 
-class _Passes(nn.Module):
-    """STORM's forward passes of ``module``: pass 1 with its graph, then the
-    ``n_extra`` dropout passes as one batch without gradients.
+class _ParameterSlots:
+    """Where a module keeps each of its parameters, to run it at other values.
 
-    Each row of the extra batch draws its own dropout mask, so it equals
-    ``n_extra`` separate passes (with batch norm, up to the batch statistics).
-    Batch-norm buffers are restored after the extra passes, and after pass 1
-    too for a look-ahead.
+    Swapping tensors into these slots costs a few dictionary writes, while
+    ``torch.func.functional_call`` sets up a reparametrisation on every call,
+    which costs more than a small network's forward pass. Tied parameters
+    (one tensor under several names) are swapped together.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
     """
 
-    def __init__(self, module, n_extra, input_dropout, buffers, look_ahead):
-        super().__init__()
-        self.module = module
-        self.n_extra = n_extra
-        self.input_dropout = input_dropout
-        self.saved_buffers = buffers
-        self.look_ahead = look_ahead
+    def __init__(self, module):
+        names = {id(p): name for name, p in module.named_parameters()}
+        self.slots = []
+        for name, p in module.named_parameters(remove_duplicate=False):
+            owner, _, attr = name.rpartition(".")
+            self.slots.append((module.get_submodule(owner), attr, names[id(p)]))
 
-    def forward(self, X):
-        buffers = self.saved_buffers
-        saved = [b.clone() for b in buffers] if self.look_ahead else None
-        logits = as_logits(self.module(X))
-        if saved is None:
-            saved = [b.clone() for b in buffers]
-        with torch.no_grad():
-            Xe = _tile(X, self.n_extra)
-            if self.input_dropout:
-                Xe = F.dropout(Xe, self.input_dropout)
-            extra = as_logits(self.module(Xe))
-        if saved:
-            torch._foreach_copy_(buffers, saved)
-        return logits, extra
+    @contextlib.contextmanager
+    def replaced(self, tensors):
+        """Within the block the module uses ``tensors`` (a dict by parameter name)."""
+        saved = [owner._parameters[attr] for owner, attr, _ in self.slots]
+        for owner, attr, name in self.slots:
+            owner._parameters[attr] = tensors[name]
+        try:
+            yield
+        finally:
+            for (owner, attr, _), p in zip(self.slots, saved):
+                owner._parameters[attr] = p
 
 
 def _zeros_for_unused(grads, params):
