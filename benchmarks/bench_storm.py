@@ -14,8 +14,10 @@ training labels (ROC-AUC of the last epoch's weights and of their mean over
 the epochs) and the fit times: after a warm-up, the plain and the STORM fit of
 each seed run back to back, so a burst of load falls on both.
 
-A second table times one STORM step against a plain skorch step on digits for
-hidden widths 256 and 1024 and both meta-gradient modes.
+The quality table has one block per ``meta_interval`` (1, the paper's
+method, and 2, a meta step on every other step). A second table times one
+STORM step against a plain skorch step on digits for hidden widths 256 and
+1024: the default, the forward-mode meta gradient and ``meta_interval=2``.
 
 Examples
 --------
@@ -24,6 +26,8 @@ python benchmarks/bench_storm.py --seeds 0 1 2 --datasets digits yeast
 """
 
 import argparse
+import itertools
+import os
 import platform
 import sys
 
@@ -189,13 +193,13 @@ def _fits(X, y, seed, settings, storm_params=None):
     return {"plain": plain, "storm": storm}, models
 
 
-def quality_row(data, kind, rate, seeds, with_cleanlab):
+def quality_row(data, kind, rate, seeds, with_cleanlab, storm_params=None):
     """Mean ± std over seeds of accuracy, AUROC and fit times for one noise setting."""
     X_tr, y_tr, X_te, y_te, settings = data
     rows = []
     for i, seed in enumerate(seeds):
         y_noisy, is_noisy = inject_label_noise(y_tr, rate, kind=kind, random_state=seed)
-        fits, models = _fits(X_tr, y_noisy, seed, settings)
+        fits, models = _fits(X_tr, y_noisy, seed, settings, storm_params)
         seconds = median_seconds(time_interleaved(fits, repeats=1, warmup=int(i == 0)))
         storm = models["storm"]
         row = {
@@ -218,20 +222,27 @@ def quality_row(data, kind, rate, seeds, with_cleanlab):
     return {key: [r[key] for r in rows] for key in rows[0]}
 
 
+COST_VARIANTS = {
+    "double backward": {},
+    "jvp": {"meta_gradient": "jvp"},
+    "meta_interval=2": {"meta_interval": 2},
+}
+
+
 def cost_rows(data, widths, epochs, seeds):
-    """Seconds per step of STORM (both meta gradients) and of the plain fit."""
+    """Seconds per step of STORM (default and variants) and of the plain fit."""
     X_tr, y_tr, _, _, settings = data
     y_noisy, _ = inject_label_noise(y_tr, 0.4, random_state=0)
     steps = epochs * -(-len(y_noisy) // settings.get("batch_size", 32))
     rows = []
     for width in widths:
         base = {**settings, "hidden_layer_sizes": (width,), "max_epochs": epochs}
-        ratios = {"double_backward": [], "jvp": []}
-        per_step = {"plain": [], "double_backward": [], "jvp": []}
+        ratios = {name: [] for name in COST_VARIANTS}
+        per_step = {name: [] for name in ["plain", *COST_VARIANTS]}
         for i, seed in enumerate(seeds):
-            fits, _ = _fits(X_tr, y_noisy, seed, base)
-            fits["jvp"] = _fits(X_tr, y_noisy, seed, base, {"meta_gradient": "jvp"})[0]["storm"]
-            fits["double_backward"] = fits.pop("storm")
+            fits = {"plain": _fits(X_tr, y_noisy, seed, base)[0]["plain"]}
+            for name, params in COST_VARIANTS.items():
+                fits[name] = _fits(X_tr, y_noisy, seed, base, params)[0]["storm"]
             seconds = median_seconds(time_interleaved(fits, repeats=1, warmup=int(i == 0)))
             for name, value in seconds.items():
                 per_step[name].append(value / steps)
@@ -254,7 +265,8 @@ def _fmt(values, digits=3):
 
 
 def _quality_table(results, with_cleanlab):
-    head = ["dataset", "noise", "plain skorch", "STORM", "AUROC weights (last epoch)",
+    head = ["dataset", "noise", "STORM meta_interval", "plain skorch", "STORM",
+            "AUROC weights (last epoch)",
             "AUROC weights (mean over epochs)"]
     keys = ["plain", "storm", "auc", "auc_mean"]
     if with_cleanlab:
@@ -262,27 +274,29 @@ def _quality_table(results, with_cleanlab):
         keys += ["cleanlab", "cleanlab_auc"]
     head += ["plain fit (s)", "STORM fit (s)", "STORM / plain"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for (name, kind, rate), row in results:
+    for (name, kind, rate, interval), row in results:
         noise = f"{kind} {rate}" if kind != "multilabel" else f"1→0 {rate[0]}, 0→1 {rate[1]}"
-        cells = [_fmt(row[k]) for k in keys]
+        cells = [str(interval)] + [_fmt(row[k]) for k in keys]
         cells += [_fmt(row["plain_s"], 1), _fmt(row["storm_s"], 1), _fmt(row["ratio"], 2)]
         lines.append(f"| {name} | {noise} | " + " | ".join(cells) + " |")
     return lines
 
 
 def _cost_table(rows):
-    lines = ["| hidden width | plain skorch (ms/step) | STORM double backward (ms/step) | ratio "
-             "| STORM jvp (ms/step) | ratio |", "|---|---|---|---|---|---|"]
+    head = ["hidden width", "plain skorch (ms/step)"]
+    for name in COST_VARIANTS:
+        head += [f"STORM {name} (ms/step)", "ratio"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for width, per_step, ratios in rows:
         ms = {k: np.median(v) * 1e3 for k, v in per_step.items()}
-        lines.append(
-            f"| {width} | {ms['plain']:.2f} | {ms['double_backward']:.2f} "
-            f"| {_fmt(ratios['double_backward'], 2)} | {ms['jvp']:.2f} | {_fmt(ratios['jvp'], 2)} |"
-        )
+        cells = [str(width), f"{ms['plain']:.2f}"]
+        for name in COST_VARIANTS:
+            cells += [f"{ms[name]:.2f}", _fmt(ratios[name], 2)]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def _markdown(args, command, seeds, quality, cost):
+def _markdown(args, command, seeds, quality, cost, loads):
     epochs = 10 if args.quick else 30
     return "\n".join([
         "## STORM: noisy-label loss rescaling (`NoisyLabelRescaledClassifier`)",
@@ -300,14 +314,16 @@ def _markdown(args, command, seeds, quality, cost):
         *_quality_table(quality, args.cleanlab),
         "",
         f"Cost of a step, digits at 40 % symmetric noise, batch 32, {args.cost_epochs} epochs, "
-        f"median over seeds {seeds} (ratios mean ± std of the per-seed ratios), STORM with "
-        "`meta_gradient=\"double_backward\"` (default) and `\"jvp\"`:",
+        f"median over seeds {seeds} (ratios mean ± std of the per-seed ratios), STORM by "
+        "default (`meta_gradient=\"double_backward\"`, `meta_interval=1`), with "
+        "`meta_gradient=\"jvp\"` and with `meta_interval=2`:",
         "",
         *_cost_table(cost),
         "",
         f"Command: `{command}`  ",
-        f"Machine: {platform.machine()} CPU, 2 cores shared with other jobs, torch "
-        f"{torch.__version__}, one torch/BLAS thread.",
+        f"Machine: {platform.machine()} CPU, {os.cpu_count()} cores shared with other jobs "
+        f"(1-minute load average {loads[0]:.1f} at the start, {loads[1]:.1f} at the end), "
+        f"torch {torch.__version__}, one torch/BLAS thread.",
         "",
     ])
 
@@ -324,6 +340,8 @@ def main(argv=None):
                              "with noise (digits: 40%% symmetric)")
     parser.add_argument("--cleanlab", action="store_true",
                         help="add cleanlab's CleanLearning (single-label only)")
+    parser.add_argument("--meta-intervals", type=int, nargs="+", default=[1, 2],
+                        help="STORM's meta_interval values in the quality table")
     parser.add_argument("--cost-epochs", type=int, default=5)
     add_output_argument(parser)
     argv = sys.argv[1:] if argv is None else argv
@@ -335,6 +353,7 @@ def main(argv=None):
         args.cost_epochs = 1
     command = "python benchmarks/bench_storm.py " + " ".join(argv)
     quality = []
+    start_load = os.getloadavg()[0]
     with limit_threads(1):
         for name in datasets:
             make, settings = DATASETS[name]
@@ -343,12 +362,14 @@ def main(argv=None):
                 settings = [s for s in settings if s[1]][:1]
                 if name == "digits":
                     settings = [("symmetric", 0.4)]
-            for kind, rate in settings:
-                row = quality_row(data, kind, rate, seeds, args.cleanlab)
-                quality.append(((name, kind, rate), row))
+            for (kind, rate), interval in itertools.product(settings, args.meta_intervals):
+                row = quality_row(data, kind, rate, seeds, args.cleanlab and interval == 1,
+                                  {"meta_interval": interval})
+                quality.append(((name, kind, rate, interval), row))
                 print(_quality_table(quality, args.cleanlab)[-1], flush=True)
         cost = cost_rows(_digits(10), [256, 1024], args.cost_epochs, seeds)
-    markdown = _markdown(args, command.strip(), seeds, quality, cost)
+    loads = (start_load, os.getloadavg()[0])
+    markdown = _markdown(args, command.strip(), seeds, quality, cost, loads)
     print(markdown)
     write_result(target, markdown)
 

@@ -261,6 +261,7 @@ def test_training_step_sets_weighted_model_gradient_and_steps_both_optimizers():
     net.train_data_ = DeviceDataset(X.numpy(), Y.numpy(), np.ones(len(X)), "cpu")
     net.meta_generator_ = torch.Generator().manual_seed(0)
     net.epoch_weights_ = torch.full((12, 1), float("nan"))
+    net.n_train_steps_ = 0
     batch = net.train_data_.take(torch.arange(6))
     before = [p.detach().clone() for p in net.rescaler_.parameters()]
     module_before = [p.detach().clone() for p in net.module_.parameters()]
@@ -347,6 +348,21 @@ def test_digits_40pct_noise_weights_find_flips_and_beat_cross_entropy(noisy_digi
     np.testing.assert_array_equal(issues["label_quality"], w)
     np.testing.assert_array_equal(issues["predicted_label"], clf.predict(X_tr))
     np.testing.assert_allclose(clf.predict_proba(X_te[:5]).sum(1), 1.0)
+
+
+def test_meta_interval_takes_a_meta_step_on_every_kth_step_and_still_finds_flips(
+        noisy_digits):
+    X_tr, X_te, y_noisy, is_noisy, y_te = noisy_digits
+    clf = NoisyLabelRescaledClassifier(max_epochs=10, meta_interval=2, random_state=0)
+    clf.fit(X_tr, y_noisy)
+    n_steps = 10 * -(-len(y_noisy) // 32)
+    model_state = clf.net_.optimizer_.state[next(clf.net_.module_.parameters())]
+    rescaler_state = clf.net_.rescaler_optimizer_.state[next(clf.rescaler_.parameters())]
+    assert int(model_state["step"]) == n_steps
+    assert int(rescaler_state["step"]) == -(-n_steps // 2)
+    assert roc_auc_score(~is_noisy, clf.sample_weights_) > 0.85
+    plain = _plain_cross_entropy_accuracy(X_tr, y_noisy, X_te, y_te, epochs=10)
+    assert clf.score(X_te, y_te) > plain + 0.01
 
 
 def test_multilabel_entry_weights_rank_flipped_entries_lower():

@@ -448,13 +448,17 @@ class StormNet(TorchNet):
     meta_gradient : {"double_backward", "jvp"}, default="double_backward"
         How the rescaler's gradient through the look-ahead step is computed;
         see :meth:`meta_gradients`.
+    meta_interval : int, default=1
+        Take the meta step on every ``meta_interval``-th training step; the
+        steps between weight their batch with the current rescaler.
     **kwargs
         Passed to ``skorch.NeuralNet``.
     """
 
     def __init__(self, module, criterion, *, rescaler_lr=1e-2, lookahead_lr=1e-3,
                  n_forward_passes=3, memory_size=32, extra_pass_dropout=0.1,
-                 meta_loss_rescaling=True, meta_gradient="double_backward", **kwargs):
+                 meta_loss_rescaling=True, meta_gradient="double_backward", meta_interval=1,
+                 **kwargs):
         super().__init__(module, criterion, **kwargs)
         self.rescaler_lr = rescaler_lr
         self.lookahead_lr = lookahead_lr
@@ -463,6 +467,7 @@ class StormNet(TorchNet):
         self.extra_pass_dropout = extra_pass_dropout
         self.meta_loss_rescaling = meta_loss_rescaling
         self.meta_gradient = meta_gradient
+        self.meta_interval = meta_interval
 
     # ---- set-up --------------------------------------------------------- #
     def initialize_module(self):
@@ -505,6 +510,7 @@ class StormNet(TorchNet):
         criterion = self.criterion_
         self.weight_sum_ = torch.zeros(len(X), criterion.n_units, device=self.device)
         self.n_weight_epochs_ = 0
+        self.n_train_steps_ = 0
         if not criterion.per_label:
             # Targets kept sparse are multi-label, whose rows share one class.
             Y = X.Y if X.Y is not None else torch.zeros(len(X), 1, device=self.device)
@@ -570,18 +576,48 @@ class StormNet(TorchNet):
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         X, yi = unpack_data(batch)
-        Xv, Yv = self._meta_batch()
-        step = self.meta_gradients(X, yi["y"], Xv, Yv)
-        for p, g in zip(self.rescaler_.parameters(), step["rescaler_grads"]):
-            # torch 2.13's fused Adam on the CPU reads a gradient as if it
-            # were contiguous; the hidden weights' is a transposed view.
-            p.grad = g.contiguous()
+        if self.n_train_steps_ % self.meta_interval:
+            # Between meta steps the current rescaler weights the batch; its
+            # optimizer skips parameters without a gradient.
+            step = self.weighted_gradients(X, yi["y"])
+            for p in self.rescaler_.parameters():
+                p.grad = None
+        else:
+            Xv, Yv = self._meta_batch()
+            step = self.meta_gradients(X, yi["y"], Xv, Yv)
+            for p, g in zip(self.rescaler_.parameters(), step["rescaler_grads"]):
+                # torch 2.13's fused Adam on the CPU reads a gradient as if it
+                # were contiguous.
+                p.grad = g.contiguous()
+        self.n_train_steps_ += 1
         # The real update uses the weights of the current rescaler (not
         # re-evaluated after its update) and the persistent optimizer.
         for p, g in zip(self.module_.parameters(), step["grads"]):
             p.grad = g.contiguous()
         self.epoch_weights_[yi["idx"]] = step["weights"]
         return {"loss": step["inner"], "y_pred": step["logits"]}
+
+    def weighted_gradients(self, X, Y):
+        """The model's gradients of the batch's loss weighted by the current
+        rescaler, without a meta step (see ``meta_interval``).
+
+        Parameters
+        ----------
+        X, Y : Tensor
+            Training batch (features, 0/1 targets).
+
+        Returns
+        -------
+        step : dict
+            ``grads`` for the module's parameters and the batch's ``logits``,
+            ``weights`` and inner loss ``inner``, all detached.
+        """
+        logits, loss, weights = self.weighted_passes(X, Y, None, self.train_memory_)
+        weights = weights.detach()
+        inner = (weights * loss).sum(1).mean()
+        grads = torch.autograd.grad(inner, tuple(self.module_.parameters()))
+        return {"grads": grads, "logits": logits.detach(), "weights": weights,
+                "inner": inner.detach()}
 
     def meta_gradients(self, X, Y, Xv, Yv):
         """One STORM step's gradients for the model and the rescaler.
