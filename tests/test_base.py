@@ -17,11 +17,15 @@ from torch import nn
 from sklearn_losses._engine import (
     DeviceDataset,
     MLPNetwork,
+    StratifiedValidationSplit,
     TorchClassifierBase,
     check_binary_indicator,
     draw_seed,
+    encode_targets,
+    positive_counts,
     resolve_device,
     seeded_torch,
+    sparse_corrcoef,
 )
 
 
@@ -98,6 +102,50 @@ def test_device_dataset_densifies_sparse_rows_identically():
     np.testing.assert_array_equal(Xd.numpy(), X[[3, 1]])
     np.testing.assert_array_equal(yd["y"].numpy(), np.eye(4, 2)[[3, 1]])
     np.testing.assert_array_equal(ys["w"].numpy(), [3, 1])
+
+
+def test_device_dataset_keeps_sparse_targets_sparse_and_batches_them_identically():
+    rng = np.random.default_rng(0)
+    Y = (rng.random((30, 5)) < 0.2).astype(np.float32)
+    X = rng.normal(size=(30, 3)).astype(np.float32)
+    dense = DeviceDataset(X, Y, np.ones(30), "cpu")
+    sparse = DeviceDataset(X, sp.csr_matrix(Y), np.ones(30), "cpu")
+    assert sparse.Y is None and sp.issparse(sparse.Y_host) and sparse.index_device == "cpu"
+    index = torch.tensor([7, 2, 29])
+    np.testing.assert_array_equal(sparse.take(index)[1]["y"].numpy(), Y[[7, 2, 29]])
+    part = sparse.subset(np.array([4, 9]))
+    assert sp.issparse(part.Y_host) and len(part) == 2
+    np.testing.assert_array_equal(part.take(torch.tensor([1]))[1]["y"].numpy(), Y[[9]])
+    # The stratified validation split sees the same positives either way.
+    split = StratifiedValidationSplit(0.2, seed=0)
+    np.testing.assert_array_equal(split(dense)[1].row_ids.numpy(),
+                                  split(sparse)[1].row_ids.numpy())
+
+
+def test_label_statistics_of_a_sparse_matrix_match_the_dense_ones():
+    rng = np.random.default_rng(0)
+    Y = (rng.random((200, 6)) < [0.5, 0.2, 0.05, 0.3, 0.0, 1.0]).astype(float)
+    Y[3, 1] = -1  # unknown entries are not positives
+    S = sp.csr_matrix(Y)
+    np.testing.assert_array_equal(positive_counts(S), (Y == 1).sum(axis=0))
+    np.testing.assert_array_equal(positive_counts(Y), (Y == 1).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = np.corrcoef(Y, rowvar=False)
+    # Constant columns (never or always positive) have no correlation, as in NumPy.
+    np.testing.assert_allclose(sparse_corrcoef(S), expected, atol=1e-12, equal_nan=True)
+
+
+def test_sparse_indicator_is_validated_without_densifying():
+    Y = sp.csr_matrix(np.array([[1, 0, 2], [0, 1, 0]]))
+    with pytest.raises(ValueError, match="value\\(s\\) \\[2.0\\]"):
+        check_binary_indicator(Y, keep_sparse=True)
+    Y = sp.csr_matrix(np.array([[1, 0, -1], [0, 1, 0]]))
+    kept = check_binary_indicator(Y, allow_unlabeled=True, keep_sparse=True)
+    assert sp.issparse(kept) and kept.dtype == np.float32
+    with pytest.raises(ValueError, match="never positive"):
+        encode_targets(sp.csr_matrix(np.array([[1, 0], [1, 0]])), keep_sparse=True)
+    Y, encoding = encode_targets(sp.csr_matrix(np.eye(3)), keep_sparse=True)
+    assert sp.issparse(Y) and encoding.multilabel
 
 
 def test_validation_subset_keeps_the_original_row_indices():
@@ -297,8 +345,6 @@ def test_without_early_stopping_the_training_loss_decides():
 
 
 def test_validation_split_is_stratified_per_label():
-    from sklearn_losses._engine import StratifiedValidationSplit
-
     rng = np.random.default_rng(0)
     Y = (rng.random((1000, 4)) < [0.5, 0.1, 0.03, 0.01]).astype(np.float32)
     data = DeviceDataset(np.zeros((1000, 1), np.float32), Y, np.ones(1000), "cpu")

@@ -5,9 +5,11 @@ tested handling), never a torch stack trace and never a silent wrong answer.
 """
 
 import pickle
+import tracemalloc
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import skorch
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -217,8 +219,6 @@ def test_skops_round_trip_of_the_conformal_wrapper(data):
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
 def test_sparse_label_matrix_is_accepted(estimator, data):
-    import scipy.sparse as sp
-
     X, Y = data
     dense = _fit(estimator, X, Y).predict(X)
     sparse = _fit(estimator, X, sp.csr_matrix(Y)).predict(X)
@@ -247,3 +247,64 @@ def test_interrupted_warm_refit_leaves_the_model_as_it_was(estimator, data):
         clf.fit(X, Y)
     np.testing.assert_array_equal(clf.predict_proba(X), proba)
     assert len(clf.history_) == 2
+
+
+def _sparse_labels(n, n_labels, density, seed):
+    Y = sp.random(n, n_labels, density=density, format="csr", random_state=seed)
+    Y.data[:] = 1
+    return Y[:, np.flatnonzero(Y.getnnz(axis=0))]
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS[:3], ids=_ids)
+def test_large_sparse_label_matrix_is_never_densified(estimator, monkeypatch):
+    """20,000 rows x 500 labels at 0.1 % density: the dense float32 matrix
+    would take 38 MiB; the fit's NumPy allocations stay a fraction of it, and
+    the training data keeps the targets as CSR (densified per batch)."""
+    import sklearn_losses._engine._base as base
+
+    datasets = []
+
+    class Spy(base.DeviceDataset):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            datasets.append(self)
+
+    monkeypatch.setattr(base, "DeviceDataset", Spy)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20_000, 5))
+    Y = _sparse_labels(20_000, 500, 0.001, seed=0)
+    params = dict(max_epochs=1, batch_size=1000)
+    if "weight_granularity" in estimator.get_params():
+        # Per-(row, label) weights are n x labels by design; one per row is not.
+        params["weight_granularity"] = "sample"
+    clf = clone(estimator).set_params(**params)
+    clf.fit(X[:200], X[:200, :3] > 0)  # first fit: imports and caches, not data
+    tracemalloc.start()
+    try:
+        clf.fit(X, Y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    dense_bytes = Y.shape[0] * Y.shape[1] * 4
+    # STORM keeps its predictions on the training rows, one byte per entry,
+    # for label_issues_.
+    budget = dense_bytes / 4 + (dense_bytes / 4 if "weight_granularity" in params else 0)
+    assert sp.issparse(datasets[-1].Y_host) and datasets[-1].Y is None
+    assert peak < budget, (peak / 2**20, dense_bytes / 2**20)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS[:3], ids=_ids)
+def test_sparse_and_dense_label_matrices_train_the_same_model(estimator):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 8))
+    Y = _sparse_labels(300, 12, 0.08, seed=1)
+    Y = Y + sp.csr_matrix((X[:, :3] > 0.5).astype(float) @ np.ones((3, Y.shape[1])) > 0)
+    Y = sp.csr_matrix(Y > 0, dtype=float)
+    params = dict(max_epochs=3, batch_size=64)
+    if "tune" in str(type(estimator)._parameter_constraints["threshold"]):
+        params["threshold"] = "tune"  # thresholds from the held-out rows' labels
+    dense = clone(estimator).set_params(**params).fit(X, Y.toarray())
+    sparse = clone(estimator).set_params(**params).fit(X, Y)
+    np.testing.assert_allclose(sparse.predict_proba(X), dense.predict_proba(X), rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(sparse.thresholds_, dense.thresholds_)

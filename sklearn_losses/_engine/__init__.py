@@ -30,6 +30,8 @@ from ._targets import (
     is_class_label_column,
     labels_from_proba,
     never_positive_error,
+    positive_counts,
+    sparse_corrcoef,
 )
 
 __all__ = [
@@ -60,10 +62,12 @@ __all__ = [
     "labels_from_proba",
     "logits_to_proba",
     "never_positive_error",
+    "positive_counts",
     "resolve_device",
     "resolve_n_threads",
     "restore_on_error",
     "seeded_torch",
+    "sparse_corrcoef",
     "torch_threads",
     "validate_params",
 ]

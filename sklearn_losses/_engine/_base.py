@@ -51,6 +51,9 @@ __all__ = [
 # Rows per inference chunk: large enough to keep the device busy, small
 # enough to bound memory whatever the size of X.
 _PREDICT_CHUNK = 4096
+# Outputs per chunk (rows x labels) when only a summary of the predictions is
+# kept, so that memory stays bounded however many labels there are.
+_SUMMARY_CHUNK = 2**18
 
 
 def as_logits(output):
@@ -243,6 +246,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
             allow_unlabeled=self._allow_unlabeled_targets,
             require_positive=self._require_positive_labels,
             estimator_name=type(self).__name__,
+            keep_sparse=True,
         )
         self.multilabel_ = encoding.multilabel
         self.classes_ = encoding.classes
@@ -340,8 +344,10 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         if rows is None or not self.multilabel_:
             return
         proba = self._proba_from_logits(self._forward(X[rows]))
-        for j in np.flatnonzero(Y[rows].sum(axis=0) > 0):
-            precision, recall, cuts = precision_recall_curve(Y[rows, j], proba[:, j])
+        # The held-out rows' labels, dense like their probabilities.
+        Y = Y[rows].toarray() if sp.issparse(Y) else Y[rows]
+        for j in np.flatnonzero(Y.sum(axis=0) > 0):
+            precision, recall, cuts = precision_recall_curve(Y[:, j], proba[:, j])
             f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
             # The last (precision, recall) pair has no threshold.
             self.thresholds_[j] = float(np.clip(cuts[np.argmax(f1[:-1])], 1e-6, 1 - 1e-6))
@@ -398,21 +404,47 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         module.eval()
         return module, torch.float32
 
-    def _forward(self, X):
-        """Logits (float64 ndarray) of already validated ``X``."""
+    def _logit_chunks(self, X, chunk=_PREDICT_CHUNK):
+        """Logits of already validated ``X``, one device tensor per ``chunk`` rows."""
         net = self.net_
         module, dtype = self._inference_module()
-        out = []
         # Chunks are sliced by hand: a DataLoader draws a seed from torch's
         # global RNG, and predicting must leave it untouched. net.device rather
         # than device_: skorch moves a net pickled on CUDA to the CPU when it is
         # loaded where CUDA is absent.
         with torch_threads(resolve_n_threads(self.n_jobs)), torch.inference_mode():
-            for start in range(0, X.shape[0], _PREDICT_CHUNK):
-                rows = np.arange(start, min(start + _PREDICT_CHUNK, X.shape[0]))
+            for start in range(0, X.shape[0], chunk):
+                rows = np.arange(start, min(start + chunk, X.shape[0]))
                 Xi = torch.from_numpy(dense_rows(X, rows)).to(net.device, dtype)
-                out.append(as_logits(module(Xi)))
-        return torch.cat(out).cpu().numpy().astype(np.float64)
+                yield as_logits(module(Xi))
+
+    def _forward(self, X):
+        """Logits (float64 ndarray) of already validated ``X``."""
+        return torch.cat(list(self._logit_chunks(X))).cpu().numpy().astype(np.float64)
+
+    def _summary_chunks(self, X):
+        """Probabilities of already validated ``X`` in chunks of bounded size."""
+        chunk = max(1, _SUMMARY_CHUNK // max(self.n_labels_, 1))
+        for logits in self._logit_chunks(X, chunk):
+            yield self._proba_from_logits(logits.cpu().numpy())
+
+    def _mean_proba(self, X):
+        """Mean predicted probability per output over already validated ``X``,
+        without building a float ``(n_samples, n_labels)`` matrix."""
+        return sum(proba.sum(axis=0) for proba in self._summary_chunks(X)) / X.shape[0]
+
+    def _compact_labels(self, X):
+        """``predict`` of already validated ``X``; a multi-label indicator as
+        uint8, built without a float ``(n_samples, n_labels)`` matrix."""
+        parts = (self._labels(proba) for proba in self._summary_chunks(X))
+        if not self.multilabel_:
+            return np.concatenate(list(parts))
+        labels = np.empty((X.shape[0], self.n_labels_), dtype=np.uint8)
+        start = 0
+        for part in parts:
+            labels[start:start + len(part)] = part
+            start += len(part)
+        return labels
 
     def _logits(self, X):
         return self._forward(self._network_inputs(self._check_fitted_X(X)))

@@ -2,8 +2,8 @@
 
 Dense features are placed on the training device once and batches are
 gathered there with an index tensor: no per-row Python objects, no DataLoader
-worker, no host-device copy per batch. Sparse features stay a CSR matrix on
-the host and only the rows of a batch are densified.
+worker, no host-device copy per batch. Sparse features and sparse targets stay
+CSR matrices on the host and only the rows of a batch are densified.
 """
 
 import numpy as np
@@ -41,8 +41,9 @@ class DeviceDataset(torch.utils.data.Dataset):
     ----------
     X : ndarray or CSR matrix of shape (n_samples, n_features)
         Features; dense ones are copied to ``device`` once.
-    Y : ndarray of shape (n_samples, n_outputs)
-        Training targets.
+    Y : ndarray or CSR matrix of shape (n_samples, n_outputs)
+        Training targets; dense ones are copied to ``device`` once, sparse
+        ones stay on the host and are densified one batch at a time.
     sample_weight : ndarray of shape (n_samples,)
         Per-sample weights.
     device : str
@@ -50,7 +51,9 @@ class DeviceDataset(torch.utils.data.Dataset):
 
     Attributes
     ----------
-    Y_host : ndarray
+    Y : Tensor or None
+        Dense targets on ``device``; None when they are kept sparse.
+    Y_host : ndarray or CSR matrix
         ``Y`` on the host, for stratified splitting and per-label summaries.
     """
 
@@ -58,23 +61,31 @@ class DeviceDataset(torch.utils.data.Dataset):
         self.device = device
         self.sparse = sp.issparse(X)
         self.X = X.tocsr() if self.sparse else _to_device(X, device)
-        self.Y_host = np.asarray(Y, dtype=np.float32)
-        self.Y = _to_device(self.Y_host, device)
+        if sp.issparse(Y):
+            self.Y_host, self.Y = sp.csr_matrix(Y, dtype=np.float32), None
+        else:
+            self.Y_host = np.asarray(Y, dtype=np.float32)
+            self.Y = _to_device(self.Y_host, device)
         self.w = _to_device(np.asarray(sample_weight, dtype=np.float32), device)
-        self.row_ids = torch.arange(len(self.Y_host), device=device)
+        self.row_ids = torch.arange(self.Y_host.shape[0], device=device)
+
+    @property
+    def sparse_targets(self):
+        """Whether the targets are kept as a sparse matrix on the host."""
+        return self.Y is None
 
     @property
     def index_device(self):
-        """Where batch indices should live: the host for sparse rows (picked
-        there), else the training device (gathered there)."""
-        return "cpu" if self.sparse else self.device
+        """Where batch indices should live: the host when sparse rows are
+        picked there, else the training device (gathered there)."""
+        return "cpu" if self.sparse or self.sparse_targets else self.device
 
     def __len__(self):
-        return self.Y.shape[0]
+        return self.row_ids.shape[0]
 
     def __getitem__(self, i):
         # Only for tools that index a dataset row by row; training never does.
-        return self.take(torch.as_tensor([i], device=self.device))
+        return self.take(torch.as_tensor([i], device=self.index_device))
 
     def take(self, index):
         """One batch: ``(X, {"y": Y, "w": w, "idx": rows})`` on the device.
@@ -90,30 +101,33 @@ class DeviceDataset(torch.utils.data.Dataset):
             Features and a dict of targets, weights and the rows' indices in
             the data given to ``fit`` (a validation split keeps them).
         """
-        if self.sparse:
-            # The CSR rows are picked on the host, where the index lives, so
+        rows = None
+        if self.index_device == "cpu":
+            # Sparse rows are picked on the host, where the index lives, so
             # reading it needs no synchronisation with the device.
-            rows = dense_rows(self.X, index.cpu().numpy())
-            X = torch.from_numpy(rows).pin_memory() if self._pin else torch.from_numpy(rows)
-            X = X.to(self.device, non_blocking=True)
+            rows = index.cpu().numpy()
             index = index.to(self.device, non_blocking=True)
-        else:
-            X = self.X[index]
-        return X, {"y": self.Y[index], "w": self.w[index], "idx": self.row_ids[index]}
+        X = self._host_rows(self.X, rows) if self.sparse else self.X[index]
+        Y = self._host_rows(self.Y_host, rows) if self.sparse_targets else self.Y[index]
+        return X, {"y": Y, "w": self.w[index], "idx": self.row_ids[index]}
 
-    @property
-    def _pin(self):
+    def _host_rows(self, matrix, rows):
+        """Rows of a host CSR matrix, densified and copied to the device."""
+        block = torch.from_numpy(dense_rows(matrix, rows))
         # Pinned host memory makes the copy asynchronous; only CUDA has it.
-        return str(self.device).startswith("cuda")
+        if str(self.device).startswith("cuda"):
+            block = block.pin_memory()
+        return block.to(self.device, non_blocking=True)
 
     def subset(self, rows):
         """A dataset of the rows ``rows`` (ndarray of int), on the same device."""
-        X = self.X[rows] if self.sparse else self.X[torch.as_tensor(rows, device=self.device)]
-        part = DeviceDataset.__new__(DeviceDataset)
-        part.device, part.sparse, part.X = self.device, self.sparse, X
-        part.Y_host = self.Y_host[rows]
         index = torch.as_tensor(rows, device=self.device)
-        part.Y, part.w, part.row_ids = self.Y[index], self.w[index], self.row_ids[index]
+        part = DeviceDataset.__new__(DeviceDataset)
+        part.device, part.sparse = self.device, self.sparse
+        part.X = self.X[rows] if self.sparse else self.X[index]
+        part.Y_host = self.Y_host[rows]
+        part.Y = None if self.sparse_targets else self.Y[index]
+        part.w, part.row_ids = self.w[index], self.row_ids[index]
         return part
 
 
@@ -188,9 +202,12 @@ class StratifiedValidationSplit:
         splitter = MultilabelStratifiedShuffleSplit(
             n_splits=1, test_size=n_valid, random_state=self.seed
         )
-        Y = np.nan_to_num(dataset.Y_host, nan=0.0).clip(0)
+        Y = dataset.Y_host
+        # Positives as a bool matrix, the form iterstrat works in: a sparse Y
+        # becomes one byte per entry, never float.
+        Y = (Y == 1).toarray() if sp.issparse(Y) else Y == 1
         if Y.shape[1] == 1:
             # iterstrat wants two or more columns; a binary target is one.
-            Y = np.hstack([Y, 1 - Y])
+            Y = np.hstack([Y, ~Y])
         train, valid = next(splitter.split(np.zeros((n, 1)), Y))
         return dataset.subset(np.sort(train)), dataset.subset(np.sort(valid))

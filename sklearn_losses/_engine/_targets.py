@@ -15,10 +15,12 @@ __all__ = [
     "encode_targets",
     "is_class_label_column",
     "never_positive_error",
+    "positive_counts",
+    "sparse_corrcoef",
 ]
 
 
-def check_binary_indicator(Y, *, allow_unlabeled=False, name="Y"):
+def check_binary_indicator(Y, *, allow_unlabeled=False, name="Y", keep_sparse=False):
     """Validate a 2-D 0/1 label matrix and return it as float32.
 
     Parameters
@@ -29,19 +31,31 @@ def check_binary_indicator(Y, *, allow_unlabeled=False, name="Y"):
         When True, ``-1`` and NaN are accepted as "unknown" (PU / partial labels).
     name : str, default="Y"
         Name used in error messages.
+    keep_sparse : bool, default=False
+        Return a sparse ``Y`` as a CSR matrix instead of densifying it.
 
     Returns
     -------
-    Y : ndarray of shape (n_samples, n_labels), dtype float32
+    Y : ndarray or CSR matrix of shape (n_samples, n_labels), dtype float32
     """
+    if sp.issparse(Y) and keep_sparse:
+        Y = sp.csr_matrix(Y)
+        # Implicit entries are zeros, which are always valid.
+        _check_indicator_values(np.asarray(Y.data, dtype=np.float64), allow_unlabeled, name)
+        return Y.astype(np.float32)
     if sp.issparse(Y):
         Y = Y.toarray()
     Y = np.asarray(Y, dtype=np.float64)
     if Y.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_labels); got shape {Y.shape}.")
+    _check_indicator_values(Y, allow_unlabeled, name)
+    return Y.astype(np.float32)
+
+
+def _check_indicator_values(values, allow_unlabeled, name):
     allowed = {0.0, 1.0, -1.0} if allow_unlabeled else {0.0, 1.0}
-    finite = Y[~np.isnan(Y)] if allow_unlabeled else Y
-    if not allow_unlabeled and np.isnan(Y).any():
+    finite = values[~np.isnan(values)] if allow_unlabeled else values
+    if not allow_unlabeled and np.isnan(values).any():
         raise ValueError(
             f"{name} contains NaN; a label indicator matrix must hold only 0 and 1."
         )
@@ -53,7 +67,58 @@ def check_binary_indicator(Y, *, allow_unlabeled=False, name="Y"):
             f"value(s) {bad[:5].tolist()}. Binarise it first, e.g. with "
             "sklearn.preprocessing.MultiLabelBinarizer."
         )
-    return Y.astype(np.float32)
+
+
+def positive_counts(Y):
+    """Entries equal to 1 in each column of a dense or sparse label matrix.
+
+    ``-1`` and NaN (unknown) do not count; a sparse matrix is not densified.
+
+    Parameters
+    ----------
+    Y : ndarray or sparse matrix of shape (n_samples, n_labels)
+        Label matrix.
+
+    Returns
+    -------
+    counts : ndarray of shape (n_labels,), dtype int64
+    """
+    if sp.issparse(Y):
+        Y = sp.csr_matrix(Y)
+        return np.bincount(Y.indices[Y.data == 1], minlength=Y.shape[1]).astype(np.int64)
+    return (np.asarray(Y) == 1).sum(axis=0).astype(np.int64)
+
+
+def sparse_corrcoef(Y):
+    """Pearson correlation of the columns of a sparse matrix, without densifying it.
+
+    The sparse counterpart of ``np.corrcoef(Y, rowvar=False)``: a column that
+    never varies has no correlation (NaN), as there.
+
+    Parameters
+    ----------
+    Y : sparse matrix of shape (n_samples, n_columns)
+        Data, e.g. a 0/1 label matrix.
+
+    Returns
+    -------
+    correlation : ndarray of shape (n_columns, n_columns), dtype float64
+    """
+    Y = sp.csr_matrix(Y, dtype=np.float64)
+    n = Y.shape[0]
+    mean = np.asarray(Y.sum(axis=0)).ravel() / n
+    # Sum of products of the centred columns, from the Gram matrix of Y (as
+    # sparse as the co-occurrences), updated in place: one n_columns**2 array.
+    scatter = (Y.T @ Y).toarray()
+    scatter -= n * np.outer(mean, mean)
+    scale = np.sqrt(np.clip(np.diag(scatter), 0.0, None))
+    # Found exactly, not from the scatter, where cancellation leaves ~1e-13.
+    constant = (Y.max(axis=0) != Y.min(axis=0)).toarray().ravel() == 0
+    scale[constant] = np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scatter /= scale[:, None]
+        scatter /= scale[None, :]
+    return np.clip(scatter, -1.0, 1.0, out=scatter)
 
 
 def is_class_label_column(y):
@@ -150,7 +215,8 @@ def _refuse_label_lists(y):
             )
 
 
-def encode_targets(y, *, allow_unlabeled=False, require_positive=True, estimator_name="fit"):
+def encode_targets(y, *, allow_unlabeled=False, require_positive=True, estimator_name="fit",
+                   keep_sparse=False):
     """Encode ``y`` as a float32 indicator matrix.
 
     A 1-D ``y`` (or a single column of non-0/1 values) holds class labels and
@@ -167,10 +233,13 @@ def encode_targets(y, *, allow_unlabeled=False, require_positive=True, estimator
         Raise when a label is never positive.
     estimator_name : str, default="fit"
         Name used in the error for a missing ``y``.
+    keep_sparse : bool, default=False
+        Return a sparse indicator matrix of two or more columns as CSR
+        instead of densifying it.
 
     Returns
     -------
-    Y : ndarray of shape (n_samples, n_labels), dtype float32
+    Y : ndarray or CSR matrix of shape (n_samples, n_labels), dtype float32
         The indicator matrix.
     encoding : TargetEncoding
         What is needed to map predictions back to ``y``'s form.
@@ -179,19 +248,22 @@ def encode_targets(y, *, allow_unlabeled=False, require_positive=True, estimator
         raise ValueError(f"{estimator_name} requires y to be passed, but the target y is None.")
     _refuse_label_lists(y)
     names = list(y.columns) if hasattr(y, "columns") else None
-    y_arr = _as_array(y)
-    if names is None and is_class_label_column(y_arr):
+    # One sparse column may hold class labels; it is small, so it is densified.
+    sparse = keep_sparse and sp.issparse(y) and y.ndim == 2 and y.shape[1] > 1
+    y_arr = y if sparse else _as_array(y)
+    if names is None and not sparse and is_class_label_column(y_arr):
         y_arr = y_arr.ravel()
     if y_arr.ndim == 1:
         binarizer, Y = binarize_class_labels(y_arr)
         classes = binarizer.classes_
         encoding = TargetEncoding(False, classes, classes, binarizer)
         return Y.astype(np.float32), encoding
-    Y = check_binary_indicator(y_arr, allow_unlabeled=allow_unlabeled, name="y")
+    Y = check_binary_indicator(y_arr, allow_unlabeled=allow_unlabeled, name="y",
+                               keep_sparse=sparse)
     classes = np.arange(Y.shape[1])
     label_names = np.asarray(names, dtype=object) if names is not None else classes
     if require_positive:
-        never = np.flatnonzero(np.nan_to_num(Y, nan=0.0).clip(0).sum(axis=0) == 0)
+        never = np.flatnonzero(positive_counts(Y) == 0)
         if never.size:
             raise never_positive_error([label_names[j] for j in never])
     return Y, TargetEncoding(True, classes, label_names)

@@ -2,9 +2,12 @@
 Jaccard-weighted supervised contrastive term (after Aslam et al., 2024)."""
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .._engine import sparse_corrcoef
 
 __all__ = [
     "HybridMultiLabelLoss",
@@ -160,7 +163,7 @@ def jaccard_supcon_loss(embedding, y, *, temperature=0.1):
 
 def _positive_weights(Y, class_weight, max_pos_weight):
     n_samples = Y.shape[0]
-    positives = Y.sum(axis=0)
+    positives = np.asarray(Y.sum(axis=0)).ravel()
     if class_weight is None:
         return np.ones(Y.shape[1])
     exponent = 0.5 if class_weight == "sqrt" else 1.0
@@ -174,7 +177,7 @@ def _positive_weights(Y, class_weight, max_pos_weight):
 
 def _phi_correlation(Y):
     with np.errstate(invalid="ignore", divide="ignore"):
-        correlation = np.corrcoef(Y, rowvar=False)
+        correlation = sparse_corrcoef(Y) if sp.issparse(Y) else np.corrcoef(Y, rowvar=False)
     correlation = np.atleast_2d(np.nan_to_num(correlation, nan=0.0))
     np.fill_diagonal(correlation, 1.0)
     return correlation
@@ -254,8 +257,8 @@ class HybridMultiLabelLoss(nn.Module):
 
         Parameters
         ----------
-        Y : array-like of shape (n_samples, n_labels)
-            0/1 training labels.
+        Y : {array-like, sparse matrix} of shape (n_samples, n_labels)
+            0/1 training labels; a sparse matrix is not densified.
         class_weight : {"sqrt", "balanced"} or None, default="sqrt"
             ``pos_weight = min(((N - n_c) / n_c) ** g, max_pos_weight)`` with
             ``g = 1/2`` ("sqrt") or 1 ("balanced"); None for no weighting.
@@ -269,7 +272,7 @@ class HybridMultiLabelLoss(nn.Module):
         loss : HybridMultiLabelLoss
             The loss with ``pos_weight`` and ``label_correlation`` set.
         """
-        Y = np.asarray(Y, dtype=np.float64)
+        Y = sp.csr_matrix(Y, dtype=np.float64) if sp.issparse(Y) else np.asarray(Y, np.float64)
         return cls(
             _positive_weights(Y, class_weight, max_pos_weight),
             _phi_correlation(Y),

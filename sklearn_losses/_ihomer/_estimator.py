@@ -279,7 +279,10 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
         names = list(y.columns) if hasattr(y, "columns") else None
-        y_arr = y.toarray() if sp.issparse(y) else np.asarray(y)
+        # A sparse indicator matrix stays sparse; _consume densifies the rows
+        # it buffers. One sparse column may hold class labels: it is densified.
+        sparse = sp.issparse(y) and y.shape[1] > 1
+        y_arr = y.tocsr() if sparse else _dense(y) if sp.issparse(y) else np.asarray(y)
         if names is None and is_class_label_column(y_arr):
             y_arr = y_arr.ravel()
         if first:
@@ -288,7 +291,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
                 self._fit_label_binarizer(y_arr, classes)
         if not self.multilabel_:
             return self._encode_classes(y_arr)
-        Y = check_binary_indicator(y_arr, name="y").astype(np.float64)
+        Y = check_binary_indicator(y_arr, name="y", keep_sparse=True).astype(np.float64)
         if first:
             self.classes_ = np.arange(Y.shape[1])
             self.label_names_ = (np.asarray(names, dtype=object) if names is not None
@@ -435,7 +438,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
             rows = _dense(X[pos:pos + take])
             at = slice(self._n_buffered, self._n_buffered + take)
             self._buf_X[at] = rows
-            self._buf_Y[at] = Y[pos:pos + take]
+            self._buf_Y[at] = _dense(Y[pos:pos + take])
             if self.n_instances_seen_ > 0:  # the first step has nothing to test
                 if reuse is not None and reuse[0] == learners.version:
                     candidates, scores = reuse[1][:, pos:pos + take], reuse[2][pos:pos + take]

@@ -15,6 +15,7 @@ from .._engine import (
     TorchNet,
     check_hidden_layer_sizes,
     never_positive_error,
+    positive_counts,
 )
 from ._loss import PUMLCLoss, pumlc_mixup_penalty
 
@@ -271,13 +272,15 @@ class PUMultiLabelClassifier(TorchClassifierBase):
         }
 
     def _prepare_targets(self, Y):
-        observed = np.nan_to_num(Y, nan=0.0) == 1
+        # NaN == 1 is False: unknown entries are not observed positives. A
+        # sparse Y stays sparse.
+        observed = Y == 1
         self._check_observed_positives(observed)
-        self.observed_positive_rate_ = observed.mean(axis=0)
+        self.observed_positive_rate_ = positive_counts(observed) / observed.shape[0]
         return observed.astype(np.float32)
 
     def _check_observed_positives(self, observed):
-        missing = np.flatnonzero(observed.sum(axis=0) == 0)
+        missing = np.flatnonzero(positive_counts(observed) == 0)
         self.labels_without_positives_ = missing
         if not missing.size or not self.multilabel_:
             return
@@ -295,5 +298,5 @@ class PUMultiLabelClassifier(TorchClassifierBase):
         if not self.multilabel_:
             self.label_prior_ = self.propensity_ = None
             return
-        self.label_prior_ = self._proba_from_logits(self._forward(X)).mean(axis=0)
+        self.label_prior_ = self._mean_proba(X)
         self.propensity_ = self.observed_positive_rate_ / np.maximum(self.label_prior_, 1e-12)

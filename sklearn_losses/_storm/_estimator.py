@@ -4,6 +4,7 @@ import copy
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_is_fitted
 
@@ -336,10 +337,10 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
         del net.last_weights_, net.mean_weights_
         # What label_issues_ needs besides the weights, kept compact: the
         # table itself is built only when it is read.
-        predicted = self._labels(self._proba_from_logits(self._forward(X)))
+        predicted = self._compact_labels(X)
         if self.multilabel_:
             self._given_labels = Y.astype(np.uint8)
-            self._fit_predictions = predicted.astype(np.uint8)
+            self._fit_predictions = predicted.astype(np.uint8, copy=False)
         else:
             self._given_labels = self._label_binarizer.inverse_transform(Y)
             self._fit_predictions = predicted
@@ -362,6 +363,8 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
         check_is_fitted(self, "sample_weights_")
         weights = self.sample_weights_
         given, predicted = self._given_labels, self._fit_predictions
+        # A sparse Y is kept sparse until the table, n x labels anyway, is built.
+        given = given.toarray() if sp.issparse(given) else given
         if self.multilabel_ and weights.ndim == 1:
             # One weight per row: labels as lists of positive label indices,
             # cleanlab's multi-label format.
