@@ -308,3 +308,21 @@ def test_sparse_and_dense_label_matrices_train_the_same_model(estimator):
     np.testing.assert_allclose(sparse.predict_proba(X), dense.predict_proba(X), rtol=1e-5,
                                atol=1e-6)
     np.testing.assert_allclose(sparse.thresholds_, dense.thresholds_)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS[:4], ids=_ids)
+def test_seeded_fits_in_threads_give_the_sequential_models(estimator, data):
+    """Dask workers and joblib's threading backend run fits in threads; each
+    seeded fit must still give the model a sequential fit gives."""
+    from joblib import Parallel, delayed, parallel_backend
+
+    X, Y = data
+
+    def fit(seed):
+        return clone(estimator).set_params(random_state=seed).fit(X, Y).predict_proba(X)
+
+    sequential = [fit(seed) for seed in range(3)]
+    with parallel_backend("threading", n_jobs=3):
+        threaded = Parallel()(delayed(fit)(seed) for seed in range(3))
+    for a, b in zip(sequential, threaded):
+        np.testing.assert_array_equal(a, b)

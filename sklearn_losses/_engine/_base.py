@@ -289,6 +289,12 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight):
         with restore_on_error(self), torch_threads(resolve_n_threads(self.n_jobs)):
             warm = self.warm_start and hasattr(self, "net_")
+            if warm and getattr(self.net_, "inference_only_", False):
+                raise ValueError(
+                    "This estimator was read by sklearn_losses.persistence.load, which keeps "
+                    "what prediction needs, not the state training continues from. Set "
+                    "warm_start=False to train afresh, or persist with pickle to continue."
+                )
             previous = (self.n_features_in_, self.n_labels_) if warm else None
             X, Y, sample_weight = self._validate_fit_data(X, y, sample_weight)
             if warm and previous != (X.shape[1], Y.shape[1]):
