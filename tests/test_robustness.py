@@ -326,3 +326,25 @@ def test_seeded_fits_in_threads_give_the_sequential_models(estimator, data):
         threaded = Parallel()(delayed(fit)(seed) for seed in range(3))
     for a, b in zip(sequential, threaded):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS[:3], ids=_ids)
+def test_a_huge_feature_raises_the_divergence_error(estimator, data):
+    """A 1e30 column is finite in float32 but saturates the network; the loss
+    stays finite (about 1e28 for the hybrid loss), so finiteness alone misses it."""
+    X, Y = data
+    X = X.copy()
+    X[:, 0] *= 1e30
+    with pytest.raises(ValueError, match="diverged.*StandardScaler"):
+        clone(estimator).set_params(max_epochs=2).fit(X, Y)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
+def test_sparse_label_matrix_in_score_and_default_grid_search(estimator, data):
+    from sklearn.model_selection import GridSearchCV
+
+    X, Y = data
+    fitted = _fit(estimator, X, Y)
+    assert fitted.score(X, sp.csr_matrix(Y)) == fitted.score(X, Y)
+    search = GridSearchCV(clone(estimator), {"random_state": [0]}, cv=2).fit(X, sp.csr_matrix(Y))
+    assert np.isfinite(search.best_score_)

@@ -26,6 +26,13 @@ class _StopTraining(KeyboardInterrupt):
 _PER_BATCH_EVENTS = ("on_batch_begin", "on_batch_end", "on_grad_computed")
 
 
+# A mean loss this large (NaN and infinity included) means logits of about
+# this size: the network has saturated, e.g. on a feature of magnitude 1e30,
+# and learns nothing more. The losses here stay far below it otherwise
+# (per-label weights are capped at 100).
+_DIVERGED_LOSS = 1e12
+
+
 def _overrides(obj, method_name, base):
     return getattr(type(obj), method_name) is not getattr(base, method_name)
 
@@ -112,10 +119,11 @@ class TorchNet(skorch.NeuralNet):
         values = (torch.stack([sums[k].float() for k in keys]) / rows).tolist()
         for key, value in zip(keys, values):
             self.history.record(f"{prefix}_loss" if key == "loss" else key, value)
-        if not math.isfinite(values[keys.index("loss")]):
+        loss = values[keys.index("loss")]
+        if not abs(loss) < _DIVERGED_LOSS:
             raise ValueError(
                 f"Training diverged in epoch {len(self.history)}: the {prefix} loss became "
-                "NaN or infinite. Scale the features (e.g. StandardScaler), clip extreme "
+                f"{loss:.3g}. Scale the features (e.g. StandardScaler), clip extreme "
                 "values, or lower lr (or weight_decay, if it is large)."
             )
 
