@@ -348,3 +348,19 @@ def test_sparse_label_matrix_in_score_and_default_grid_search(estimator, data):
     assert fitted.score(X, sp.csr_matrix(Y)) == fitted.score(X, Y)
     search = GridSearchCV(clone(estimator), {"random_state": [0]}, cv=2).fit(X, sp.csr_matrix(Y))
     assert np.isfinite(search.best_score_)
+
+
+def test_interrupted_refit_of_the_conformal_wrapper_keeps_the_previous_model(data):
+    """The wrapped model's interrupt reaches the caller, and the wrapper keeps
+    its previous calibration and model together (not half of the new fit)."""
+    X, Y = data
+    model = clone(ESTIMATORS[0]).set_params(max_epochs=2)
+    clf = ConformalLabelPowersetClassifier(model, random_state=0).fit(X, Y)
+    proba, sets = clf.predict_proba(X), clf.predict_sets(X[:5], significance=0.3)
+    clf.set_params(estimator__callbacks=[("stop", _InterruptAfterEpoch(1))], threshold=0.3)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, Y[:, :2])
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    assert [s.tolist() for s in clf.predict_sets(X[:5], significance=0.3)] == [
+        s.tolist() for s in sets
+    ]

@@ -21,6 +21,7 @@ from .._engine import (
     check_thresholds,
     encode_targets,
     labels_from_proba,
+    restores_on_error,
 )
 from ._enumeration import nonconformity
 from ._sets import candidate_p_values, label_set_members, p_values, set_summary
@@ -252,6 +253,7 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         return clone(estimator).fit(X, Y[:, varying])
 
     @_fit_context(prefer_skip_nested_validation=False)
+    @restores_on_error  # an interrupted refit keeps the previous model whole
     def fit(self, X, y):
         """Fit the wrapped estimator and calibrate on held-out rows.
 

@@ -15,6 +15,7 @@ from ._base import (
     as_logits,
     logits_to_proba,
     restore_on_error,
+    restores_on_error,
     validate_params,
 )
 from ._data import BatchIterator, DeviceDataset, StratifiedValidationSplit, dense_rows
@@ -66,6 +67,7 @@ __all__ = [
     "resolve_device",
     "resolve_n_threads",
     "restore_on_error",
+    "restores_on_error",
     "seeded_torch",
     "sparse_corrcoef",
     "torch_threads",

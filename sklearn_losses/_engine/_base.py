@@ -9,6 +9,7 @@ Everything that touches scikit-learn's private validation helpers is imported
 here, so method modules import them from the engine (STYLE.md section 2).
 """
 
+import functools
 import inspect
 import warnings
 from numbers import Integral, Real
@@ -45,6 +46,7 @@ __all__ = [
     "as_logits",
     "logits_to_proba",
     "restore_on_error",
+    "restores_on_error",
     "validate_params",
 ]
 
@@ -156,6 +158,17 @@ class restore_on_error:
             self.estimator.__dict__.clear()
             self.estimator.__dict__.update(self._saved)
         return False
+
+
+def restores_on_error(fit):
+    """Decorator form of :class:`restore_on_error` for a ``fit`` method."""
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        with restore_on_error(self):
+            return fit(self, *args, **kwargs)
+
+    return wrapper
 
 
 class TorchClassifierBase(ClassifierMixin, BaseEstimator):
