@@ -364,3 +364,14 @@ def test_interrupted_refit_of_the_conformal_wrapper_keeps_the_previous_model(dat
     assert [s.tolist() for s in clf.predict_sets(X[:5], significance=0.3)] == [
         s.tolist() for s in sets
     ]
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS[:3], ids=_ids)
+def test_interrupted_first_fit_leaves_the_estimator_unfitted(estimator, data):
+    X, Y = data
+    clf = clone(estimator).set_params(callbacks=[("stop", _InterruptAfterEpoch(1))])
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, Y)
+    assert not [name for name in vars(clf) if name.endswith("_")]
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
