@@ -11,8 +11,8 @@ Usage::
 from _common import RESULTS_DIR as RESULTS
 
 ROOT = RESULTS.parents[1]
-ORDER = ["defaults", "overhead", "gpu", "hybrid", "pu", "conformal", "ihomer", "storm", "soak",
-         "demo"]
+ORDER = ["defaults", "overhead", "gpu", "hybrid", "goemotions", "pu", "conformal", "ihomer",
+         "storm", "soak", "demo"]
 
 INTRO = """# Benchmarks
 
