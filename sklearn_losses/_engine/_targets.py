@@ -41,30 +41,38 @@ def check_binary_indicator(Y, *, allow_unlabeled=False, name="Y", keep_sparse=Fa
     if sp.issparse(Y) and keep_sparse:
         Y = sp.csr_matrix(Y)
         # Implicit entries are zeros, which are always valid.
-        _check_indicator_values(np.asarray(Y.data, dtype=np.float64), allow_unlabeled, name)
+        _check_indicator_values(Y.data, allow_unlabeled, name)
         return Y.astype(np.float32)
     if sp.issparse(Y):
         Y = Y.toarray()
-    Y = np.asarray(Y, dtype=np.float64)
+    Y = np.asarray(Y)
+    if Y.dtype.kind not in "biuf":
+        Y = Y.astype(np.float64)
     if Y.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_labels); got shape {Y.shape}.")
+    # Checked in the given dtype, with masks of one byte per entry, before the
+    # float32 copy: no float64 copy of a large matrix.
     _check_indicator_values(Y, allow_unlabeled, name)
     return Y.astype(np.float32)
 
 
 def _check_indicator_values(values, allow_unlabeled, name):
-    allowed = {0.0, 1.0, -1.0} if allow_unlabeled else {0.0, 1.0}
-    finite = values[~np.isnan(values)] if allow_unlabeled else values
-    if not allow_unlabeled and np.isnan(values).any():
+    unknown = np.isnan(values) if values.dtype.kind == "f" else None
+    if unknown is not None and not allow_unlabeled and unknown.any():
         raise ValueError(
             f"{name} contains NaN; a label indicator matrix must hold only 0 and 1."
         )
-    bad = np.setdiff1d(np.unique(finite), sorted(allowed))
-    if bad.size:
+    bad = (values != 0) & (values != 1)
+    if allow_unlabeled:
+        bad &= values != -1
+        if unknown is not None:
+            bad &= ~unknown
+    if bad.any():
         expect = "0, 1, -1 or NaN" if allow_unlabeled else "0 and 1"
+        found = np.unique(values[bad]).astype(np.float64)[:5].tolist()
         raise ValueError(
             f"{name} must be a binary indicator matrix holding only {expect}; found "
-            f"value(s) {bad[:5].tolist()}. Binarise it first, e.g. with "
+            f"value(s) {found}. Binarise it first, e.g. with "
             "sklearn.preprocessing.MultiLabelBinarizer."
         )
 
