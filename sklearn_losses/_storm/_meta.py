@@ -70,13 +70,13 @@ def gaussian_kl_overlap(mean_p, std_p, mean_q, std_q):
     s1, s2 = std_p.clamp(min=_TINY_STD), std_q.clamp(min=_TINY_STD)
     v1, v2 = s1.square(), s2.square()
     log_ratio = torch.log(s2 / s1)
-    gap = mean_q - mean_p
-    kl = log_ratio + (v1 + gap.square()) / (2 * v2) - 0.5
+    gap2 = (mean_q - mean_p).square()
+    kl = torch.addcdiv(log_ratio - 0.5, v1 + gap2, v2, value=0.5)
     a = v2 - v1
     p_term, q_term = mean_p * v2, mean_q * v1
     C = p_term - q_term
-    c = mean_p * p_term - mean_q * q_term - 2 * v1 * v2 * log_ratio
-    root = s1 * s2 * torch.sqrt(gap.square() + 2 * a * log_ratio)
+    c = torch.addcmul(mean_p * p_term - mean_q * q_term, v1 * v2, log_ratio, value=-2)
+    root = s1 * s2 * torch.sqrt(torch.addcmul(gap2, a, log_ratio, value=2))
     pivot = C + torch.copysign(root, C)
     crossings = torch.stack([pivot / a, c / pivot])
     # z[r, k]: crossing r standardised under density k (p, q), over sqrt 2,
@@ -84,7 +84,8 @@ def gaussian_kl_overlap(mean_p, std_p, mean_q, std_q):
     z = (crossings[:, None] - torch.stack([mean_p, mean_q])) / (np.sqrt(2) * torch.stack([s1, s2]))
     erf = torch.special.erf(z)
     # NaN only for identical densities (pivot = 0): they overlap fully.
-    overlap = (1 - 0.5 * (erf[:, 1] - erf[:, 0]).abs().sum(0)).nan_to_num(1.0).clamp(0.0, 1.0)
+    gaps = (erf[:, 1] - erf[:, 0]).abs().sum(0)
+    overlap = torch.sub(1, gaps, alpha=0.5).nan_to_num(1.0).clamp(0.0, 1.0)
     return torch.where(valid, kl, 0.0), torch.where(valid, overlap, 1.0)
 
 
@@ -230,7 +231,9 @@ class LossRescalerNetwork(nn.Module):
     def __init__(self, n_nets=1, n_features=N_FEATURES):
         super().__init__()
         # The hidden layers of all nets side by side: one matrix product.
-        self.hidden_weight = nn.Parameter(torch.randn(n_features, n_nets, n_features) * 0.02)
+        # (Drawn net by net, so that a seed gives the nets it always gave.)
+        hidden = torch.randn(n_nets, n_features, n_features) * 0.02
+        self.hidden_weight = nn.Parameter(hidden.transpose(0, 1).contiguous())
         self.hidden_bias = nn.Parameter(torch.zeros(n_nets, n_features))
         self.out_weight = nn.Parameter(torch.randn(n_nets, n_features, 2) * 0.02)
         self.out_bias = nn.Parameter(torch.zeros(n_nets, 2))
