@@ -165,3 +165,26 @@ def test_a_loaded_estimator_refits_afresh_but_does_not_continue(data):
     np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
     restored.set_params(warm_start=False).fit(X, Y)
     np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+
+
+def test_round_trip_after_a_sparse_label_fit(data):
+    import scipy.sparse as sp
+
+    X, Y = data
+    fitted = clone(TORCH_ESTIMATORS[2]).set_params(weight_granularity="sample")
+    fitted.fit(X, sp.csr_matrix(Y))
+    restored = _round_trip(fitted)
+    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    pd.testing.assert_frame_equal(restored.label_issues_, fitted.label_issues_)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="simulates a CPU-only machine")
+def test_a_model_saved_for_cuda_loads_on_the_cpu_with_a_warning(data):
+    X, Y = data
+    fitted = HybridLossMultiLabelClassifier(max_epochs=1, random_state=0).fit(X, Y)
+    fitted.set_params(device="cuda")  # as if it had been trained on a GPU
+    with pytest.warns(UserWarning, match="loaded on the CPU"):
+        restored = _round_trip(fitted)
+    assert restored.device_ == "cpu"
+    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    assert _round_trip(fitted, device="cpu").get_params()["device"] == "cpu"
