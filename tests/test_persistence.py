@@ -8,6 +8,8 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.datasets import make_multilabel_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.multioutput import MultiOutputClassifier
 from test_common import _small_estimators
 
 from sklearn_losses import (
@@ -123,6 +125,8 @@ def test_a_class_outside_the_allow_list_is_refused(tmp_path, class_path):
     [
         ({"callbacks": [("noop", object())]}, "Parameter 'callbacks'"),
         ({"module": MLPNetwork(6, 4)}, "Parameter 'module'"),
+        ({"meta_learner": MultiOutputClassifier(LogisticRegression())},
+         "Parameter 'meta_learner'"),
     ],
 )
 def test_parameters_that_need_code_are_refused(params, match, data):
