@@ -125,7 +125,9 @@ def warn_on_float32_collapse(X):
         column_max = abs(columns).max(axis=0).toarray().ravel()
     else:
         columns, column_max = X, np.abs(X).max(axis=0)
-    large = np.flatnonzero(column_max >= _FLOAT32_EXACT)
+    # Columns beyond float32's range are left to check_array, which raises.
+    large = np.flatnonzero((column_max >= _FLOAT32_EXACT)
+                           & (column_max <= np.finfo(np.float32).max))
     collapsed = []
     for j in large:
         column = columns[:, [j]].toarray().ravel() if sp.issparse(X) else X[:, j]
