@@ -177,7 +177,7 @@ def _positive_weights(Y, class_weight, max_pos_weight):
 
 def _phi_correlation(Y):
     with np.errstate(invalid="ignore", divide="ignore"):
-        correlation = sparse_corrcoef(Y) if sp.issparse(Y) else np.corrcoef(Y, rowvar=False)
+        correlation = sparse_corrcoef(Y)
     correlation = np.atleast_2d(np.nan_to_num(correlation, nan=0.0))
     np.fill_diagonal(correlation, 1.0)
     return correlation
@@ -272,7 +272,9 @@ class HybridMultiLabelLoss(nn.Module):
         loss : HybridMultiLabelLoss
             The loss with ``pos_weight`` and ``label_correlation`` set.
         """
-        Y = sp.csr_matrix(Y, dtype=np.float64) if sp.issparse(Y) else np.asarray(Y, np.float64)
+        # The statistics come from the sparse form either way: a dense float64
+        # copy and np.corrcoef's centred copy would cost 16 bytes per entry.
+        Y = sp.csr_matrix(Y, dtype=np.float64)
         return cls(
             _positive_weights(Y, class_weight, max_pos_weight),
             _phi_correlation(Y),
