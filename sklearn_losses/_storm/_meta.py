@@ -180,14 +180,40 @@ class FeatureMemory:
 # --------------------------------------------------------------------------- #
 # rescaler
 # --------------------------------------------------------------------------- #
-def _group_norm(H, members, average):
+class _GroupNorm(torch.autograd.Function):
     """Batch norm without affine parameters, statistics per group of rows.
 
+    ``members`` is the 0/1 membership matrix of the rows (one group each) and
     ``average`` is ``members.T`` with each group's row divided by its size.
+    Autograd's own backward of the same expression takes three times as many
+    operations; this one uses the batch-norm gradient
+    ``dH = (dY - mean(dY) - Y * mean(dY * Y)) / sqrt(var + eps)``, with the
+    means taken per group. The rescaler is differentiated once, so the
+    backward need not be differentiable itself.
     """
-    centred = H - members @ (average @ H)
-    variance = members @ (average @ centred.square())
-    return centred * torch.rsqrt(variance + _BN_EPS)
+
+    @staticmethod
+    def forward(ctx, H, members, average):
+        centred = H - members @ (average @ H)
+        # Per group, then spread to the rows: the rsqrt runs on one row per group.
+        scale = members @ torch.rsqrt(average @ centred.square() + _BN_EPS)
+        out = centred * scale
+        ctx.save_for_backward(out, scale, members, average)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        out, scale, members, average = ctx.saved_tensors
+        # Group means of dY and dY * Y in one pair of products.
+        means = members @ (average @ torch.cat([grad, grad * out], 1))
+        mean_grad, mean_dot = means.split(grad.shape[1], 1)
+        return torch.addcmul(grad - mean_grad, out, mean_dot, value=-1) * scale, None, None
+
+
+def _group_norm(H, members, average):
+    """:class:`_GroupNorm` with keywords (``Function.apply`` takes none)."""
+    return _GroupNorm.apply(H, members, average)
 
 
 def _column_norm(H, n_rows):
