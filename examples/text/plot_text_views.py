@@ -118,7 +118,7 @@ for name, model in [("TF-IDF + LogReg", baseline), ("stacked views + hybrid", hy
 # On 800 comments TF-IDF + logistic regression leads on most labels, most clearly
 # on those that a few words give away (gratitude: "thanks", amusement: "lol");
 # the views help, if anywhere, on subtler emotions such as annoyance and
-# disapproval. With all 43,000 training comments the gap closes
+# disapproval. With all 43,000 training comments the gap narrows
 # (``docs/benchmarks.md``).
 order = np.argsort(Y_train.sum(axis=0))[::-1]
 positions = np.arange(len(order))
