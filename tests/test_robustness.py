@@ -53,6 +53,8 @@ BAD_X = {
 }
 
 
+# scikit-learn's float32 cast of the 1e300 case warns before check_array raises.
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 @pytest.mark.parametrize("case", list(BAD_X), ids=str)
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
 def test_bad_X_at_fit(estimator, case, data):
@@ -377,3 +379,28 @@ def test_interrupted_first_fit_leaves_the_estimator_unfitted(estimator, data):
     assert not [name for name in vars(clf) if name.endswith("_")]
     with pytest.raises(NotFittedError):
         clf.predict(X)
+
+
+def _refuse_read_only(convert):
+    def checked(data, *args, **kwargs):
+        if isinstance(data, np.ndarray):
+            assert data.flags.writeable, "a read-only array reached torch without a copy"
+        return convert(data, *args, **kwargs)
+    return checked
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=_ids)
+def test_read_only_input(estimator, data, monkeypatch):
+    """Read-only arrays (joblib hands memmaps to parallel workers) are copied before
+    torch would share them (torch warns, once per process, that writing to such a
+    tensor is undefined), and give the writable input's results."""
+    X, Y = data
+    # float32 X is not copied by validation, so the network could read the buffer itself.
+    X = X.astype(np.float32)
+    expected = _fit(estimator, X, Y).predict_proba(X)
+    X_ro, Y_ro = X.copy(), Y.copy()
+    X_ro.flags.writeable = Y_ro.flags.writeable = False
+    monkeypatch.setattr(torch, "from_numpy", _refuse_read_only(torch.from_numpy))
+    monkeypatch.setattr(torch, "as_tensor", _refuse_read_only(torch.as_tensor))
+    proba = _fit(estimator, X_ro, Y_ro).predict_proba(X_ro)
+    np.testing.assert_allclose(proba, expected, rtol=1e-5, atol=1e-6)

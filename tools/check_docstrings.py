@@ -23,7 +23,7 @@ PUBLIC_MODULES = [
     "sklearn_losses", "sklearn_losses.multilabel", "sklearn_losses.conformal",
     "sklearn_losses.streaming", "sklearn_losses.noisy", "sklearn_losses.losses",
     "sklearn_losses.networks", "sklearn_losses.metrics", "sklearn_losses.noise",
-    "sklearn_losses.datasets", "sklearn_losses.persistence",
+    "sklearn_losses.datasets", "sklearn_losses.persistence", "sklearn_losses.text",
 ]
 
 

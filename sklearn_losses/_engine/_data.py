@@ -31,7 +31,9 @@ def dense_rows(X, rows):
     block = X[rows]
     if sp.issparse(block):
         block = block.toarray()
-    return np.asarray(block, dtype=np.float32)
+    block = np.asarray(block, dtype=np.float32)
+    # A slice of a read-only array is read-only too; torch must not share it.
+    return block if block.flags.writeable else block.copy()
 
 
 class DeviceDataset(torch.utils.data.Dataset):
@@ -132,7 +134,12 @@ class DeviceDataset(torch.utils.data.Dataset):
 
 
 def _to_device(array, device):
-    return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+    array = np.ascontiguousarray(array)
+    if not array.flags.writeable:
+        # A read-only buffer (joblib's memmaps) must not back a tensor: torch
+        # calls writing to it undefined and warns. The copy is what CUDA makes anyway.
+        return torch.tensor(array, device=device)
+    return torch.from_numpy(array).to(device)
 
 
 class BatchIterator:
