@@ -177,7 +177,7 @@ class SentenceEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         Returns
         -------
-        embeddings : ndarray of shape (n_samples, n_features_out_), dtype float32
+        embeddings : ndarray of shape (n_samples, `n_features_out_`), dtype float32
             One row per text.
         """
         check_is_fitted(self, "n_features_out_")
