@@ -191,11 +191,12 @@ def _data(quick):
     return train, dev, test
 
 
-def _hybrid(**params):
+def _hybrid(random_state=0, **params):
     # 39,000 training rows: stop on the held-out split (the one the thresholds are
     # tuned on) rather than on the training loss, and take larger batches.
     return lambda: HybridLossMultiLabelClassifier(
-        threshold="tune", early_stopping=True, batch_size=512, random_state=0, **params
+        threshold="tune", early_stopping=True, batch_size=512, random_state=random_state,
+        **params
     )
 
 
@@ -216,7 +217,7 @@ def _mlp():
     return MLPClassifier(early_stopping=True, random_state=0)
 
 
-def run(quick, cache_dir, with_meta, n_jobs, grid, only):
+def run(quick, cache_dir, with_meta, n_jobs, grid, only, seed=0):
     train, dev, test = _data(quick)
     Y_train, Y_test = train.target, test.target
     n_components = 64 if quick else 384
@@ -236,17 +237,18 @@ def run(quick, cache_dir, with_meta, n_jobs, grid, only):
                                                                  (W_test, M_test)))
     sizes = [n_components, n_components, E_train.shape[1]]
 
-    epochs = {"max_epochs": 5} if quick else {}
+    hybrid_kw = {"max_epochs": 5} if quick else {}
+    hybrid_kw["random_state"] = seed
     mlp_epochs = {"max_iter": 5} if quick else {}
     candidates = [
         ("stacked views + hybrid Bi-LSTM over views, tuned thresholds",
-         _hybrid(module="bilstm", view_sizes=sizes, **epochs), V_train, V_test),
-        ("stacked views + hybrid MLP, tuned thresholds", _hybrid(**epochs), V_train, V_test),
-        ("TF-IDF views + hybrid MLP, tuned thresholds", _hybrid(**epochs), T_train, T_test),
-        ("MiniLM + hybrid MLP, tuned thresholds", _hybrid(**epochs), E_train, E_test),
-        ("TF-IDF 40k + hybrid MLP(128), tuned thresholds", _wide_hybrid(**epochs),
+         _hybrid(module="bilstm", view_sizes=sizes, **hybrid_kw), V_train, V_test),
+        ("stacked views + hybrid MLP, tuned thresholds", _hybrid(**hybrid_kw), V_train, V_test),
+        ("TF-IDF views + hybrid MLP, tuned thresholds", _hybrid(**hybrid_kw), T_train, T_test),
+        ("MiniLM + hybrid MLP, tuned thresholds", _hybrid(**hybrid_kw), E_train, E_test),
+        ("TF-IDF 40k + hybrid MLP(128), tuned thresholds", _wide_hybrid(**hybrid_kw),
          W_train, W_test),
-        ("TF-IDF 40k + MiniLM + hybrid MLP(128), tuned thresholds", _wide_hybrid(**epochs),
+        ("TF-IDF 40k + MiniLM + hybrid MLP(128), tuned thresholds", _wide_hybrid(**hybrid_kw),
          WM_train, WM_test),
         ("stacked views + MLPClassifier(early_stopping=True)",
          lambda: _mlp().set_params(**mlp_epochs), V_train, V_test),
@@ -257,11 +259,11 @@ def run(quick, cache_dir, with_meta, n_jobs, grid, only):
         candidates.insert(1, (
             "stacked views + hybrid Bi-LSTM + meta-learner view, tuned thresholds",
             _hybrid(module="bilstm", view_sizes=sizes, meta_learner=make_meta_learner(),
-                    meta_cv=3, **epochs),
+                    meta_cv=3, **hybrid_kw),
             V_train, V_test))
         candidates.insert(2, (
             "TF-IDF 40k + hybrid MLP(128) + LogReg meta-learner view, tuned thresholds",
-            _wide_hybrid(meta_learner=_sparse_logreg(), meta_cv=3, **epochs),
+            _wide_hybrid(meta_learner=_sparse_logreg(), meta_cv=3, **hybrid_kw),
             W_train, W_test))
     # The sparse logistic regressions (the longest task) start first; each task is
     # one process on one thread.
@@ -278,7 +280,7 @@ def _has_meta_learner():
     return "meta_learner" in HybridLossMultiLabelClassifier().get_params()
 
 
-def to_markdown(rows, sizes, command, load_before, load_after, elapsed, n_jobs):
+def to_markdown(rows, sizes, command, load_before, load_after, elapsed, n_jobs, seed=0):
     lines = [
         "## GoEmotions: text views against TF-IDF + logistic regression and BERT",
         "",
@@ -288,7 +290,7 @@ def to_markdown(rows, sizes, command, load_before, load_after, elapsed, n_jobs):
         f"with other sessions, 1 thread per model, {n_jobs} model(s) at a time; "
         f"load average (1/5/15 min) "
         f"{load_before} before, {load_after} after; {elapsed / 60:.0f} min in all. Rows: "
-        f"train {sizes[0]}, dev {sizes[1]}, test {sizes[2]}; 28 labels; one seed (0).",
+        f"train {sizes[0]}, dev {sizes[1]}, test {sizes[2]}; 28 labels; one seed ({seed}).",
         "",
         "| features + model | macro-F1 | micro-F1 | macro AP | fit s |",
         "|---|---|---|---|---|",
@@ -329,6 +331,8 @@ def main(argv=None):
                              "('sparse' for the sparse TF-IDF logistic regression)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                         help=f"where embeddings and SVD views are cached (default {DEFAULT_CACHE})")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random_state of the hybrid classifier's rows (default 0)")
     add_output_argument(parser)
     args = parser.parse_args(argv)
     target = output_path("goemotions", args.output, quick=args.quick)
@@ -336,9 +340,9 @@ def main(argv=None):
     load_before, start = _load(), time.perf_counter()
     grid = args.logreg_c or (LOGREG_C[1:] if args.quick else LOGREG_C)
     rows, sizes = run(args.quick, args.cache_dir.expanduser(), _has_meta_learner(), args.n_jobs,
-                      grid, args.only)
+                      grid, args.only, args.seed)
     markdown = to_markdown(rows, sizes, command.strip(), load_before, _load(),
-                           time.perf_counter() - start, args.n_jobs)
+                           time.perf_counter() - start, args.n_jobs, args.seed)
     print(markdown)
     write_result(target, markdown)
 
