@@ -166,3 +166,16 @@ def test_stacked_view_hybrid_beats_a_trivial_baseline(shared_data, embedder):
     ours = f1_score(Y_test, model.predict(X_test), average="macro")
     baseline = f1_score(Y_test, dummy.predict(X_test), average="macro")
     assert ours > baseline + 0.2, (ours, baseline)  # measured: 0.79 against 0.45
+
+
+def test_scikit_learn_checks_and_parameter_validation():
+    """scikit-learn's common checks feed 2-D numeric arrays, which a text
+    transformer does not take (scikit-learn skips its own vectorizers the same
+    way): the one check that applies is cloning. Parameter validation runs
+    before the input is read, so scikit-learn's check of it applies as is."""
+    from sklearn.utils.estimator_checks import check_estimator, check_param_validation
+
+    embedder = SentenceEmbedder(device="cpu")
+    with pytest.warns(UserWarning, match="Can't test estimator SentenceEmbedder"):
+        check_estimator(embedder)
+    check_param_validation("SentenceEmbedder", embedder)
