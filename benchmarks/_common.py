@@ -26,6 +26,7 @@ Scripts import this module as ``_common``: ``python benchmarks/bench_x.py`` puts
 
 import contextlib
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -136,6 +137,29 @@ def write_result(path, markdown):
     """
     path.write_text(markdown)
     print(f"wrote {path}")
+
+
+def resident_mb():
+    """Resident memory of this process now, in MiB.
+
+    Reads ``/proc/self/statm`` on Linux; elsewhere falls back to the peak
+    resident set size, an upper bound.
+
+    Returns
+    -------
+    megabytes : float
+        Resident set size in MiB.
+
+    Examples
+    --------
+    >>> resident_mb() > 0
+    True
+    """
+    statm = Path("/proc/self/statm")
+    if statm.exists():
+        pages = int(statm.read_text().split()[1])
+        return pages * resource.getpagesize() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @contextlib.contextmanager

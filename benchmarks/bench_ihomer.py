@@ -34,7 +34,6 @@ import argparse
 import functools
 import pickle
 import platform
-import resource
 import sys
 import time
 
@@ -46,6 +45,7 @@ from _common import (
     limit_threads,
     median_seconds,
     output_path,
+    resident_mb,
     time_interleaved,
     write_result,
 )
@@ -84,11 +84,6 @@ def _river_rows(X):
     return [dict(enumerate(row.tolist())) for row in np.asarray(X)]
 
 
-def _rss_mb():
-    """Resident memory now, in MiB (Linux)."""
-    return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() / 2**20
-
-
 def _singletons(n_labels, min_cluster_size=1):
     return tuple((label,) for label in range(n_labels))
 
@@ -111,7 +106,7 @@ def run_ihomer(rows, Y, params, memory=None, local=False):
         preds[i] = model.predict(rows[i])[0]
         model.partial_fit(rows[i], labels[i])
         if memory is not None and i in (len(rows) // 10, len(rows) - 1):
-            memory.append(_rss_mb())
+            memory.append(resident_mb())
     return preds, model
 
 
@@ -134,7 +129,7 @@ def run_river(rows, Y, memory=None):
             preds[i] = [pred.get(j, False) for j in range(Y.shape[1])]
         model.learn_one(x, y)
         if memory is not None and i in (len(rows) // 10, len(rows) - 1):
-            memory.append(_rss_mb())
+            memory.append(resident_mb())
     return preds, model
 
 

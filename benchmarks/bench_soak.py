@@ -14,26 +14,21 @@ Usage::
 import argparse
 import pickle
 import platform
-import resource
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from _common import add_output_argument, limit_threads, output_path, write_result
+from _common import (
+    add_output_argument,
+    limit_threads,
+    output_path,
+    resident_mb,
+    write_result,
+)
 from sklearn.metrics import f1_score
 
 from sklearn_losses import IHOMERClassifier
 from sklearn_losses.datasets import load_multilabel_dataset
-
-
-def _resident_mb():
-    """Current resident set size in MiB (Linux /proc; peak RSS elsewhere)."""
-    statm = Path("/proc/self/statm")
-    if statm.exists():
-        pages = int(statm.read_text().split()[1])
-        return pages * resource.getpagesize() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def soak(X, Y, batch_size, checkpoints, seed):
@@ -52,7 +47,7 @@ def soak(X, Y, batch_size, checkpoints, seed):
             Y_true, Y_pred = np.vstack(window_true), np.vstack(window_pred)
             rows.append({
                 "seen": seen,
-                "rss_mb": _resident_mb(),
+                "rss_mb": resident_mb(),
                 "model_kb": len(pickle.dumps(model)) / 1024,
                 "clusters": model.n_clusters_,
                 "example_f1": f1_score(Y_true, Y_pred, average="samples", zero_division=1),
