@@ -680,10 +680,11 @@ class StormNet(TorchNet):
             return self._jvp_meta_gradients(X, Y, Xv, Yv)
         step = self.meta_objective(X, Y, Xv, Yv)
         rescaler = tuple(self.rescaler_.parameters())
-        found = torch.autograd.grad(step["meta"], rescaler, allow_unused=True)
+        found = torch.autograd.grad(step["meta"], rescaler, allow_unused=True,
+                                    materialize_grads=True)
         return {
             "grads": [g.detach() for g in step["grads"]],
-            "rescaler_grads": _zeros_for_unused(found, rescaler),
+            "rescaler_grads": found,
             "logits": step["logits"].detach(),
             "weights": step["weights"].detach(),
             "inner": step["inner"].detach(),
@@ -733,13 +734,13 @@ class StormNet(TorchNet):
         _, loss_v, weights_v = self.weighted_passes(Xv, Yv, dict(zip(names, fast)),
                                                     self.meta_memory_)
         meta = self._meta_loss(loss_v, weights_v)
-        found = torch.autograd.grad(meta, fast + rescaler, allow_unused=True)
-        direction = _zeros_for_unused(found[:len(fast)], fast)
+        found = torch.autograd.grad(meta, fast + rescaler, allow_unused=True,
+                                    materialize_grads=True)
+        direction, outer = found[:len(fast)], found[len(fast):]
         slopes = self._directional_losses(X, Y, dict(zip(names, direction)), rng)
         through = torch.autograd.grad(
             weights, rescaler, grad_outputs=slopes * (-self.lookahead_lr / loss.shape[0])
         )
-        outer = _zeros_for_unused(found[len(fast):], rescaler)
         return {
             "grads": grads, "rescaler_grads": torch._foreach_add(outer, through),
             "logits": logits.detach(), "weights": weights.detach(),
@@ -881,10 +882,6 @@ class _ParameterSlots:
         finally:
             for (owner, attr, _), p in zip(self.slots, saved):
                 owner._parameters[attr] = p
-
-
-def _zeros_for_unused(grads, params):
-    return [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
 
 
 def _rng_state(device):
