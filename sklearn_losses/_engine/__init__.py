@@ -18,7 +18,13 @@ from ._base import (
     restores_on_error,
     validate_params,
 )
-from ._data import BatchIterator, DeviceDataset, StratifiedValidationSplit, dense_rows
+from ._data import (
+    BatchIterator,
+    DeviceDataset,
+    StratifiedValidationSplit,
+    dense_rows,
+    stratification_targets,
+)
 from ._device import draw_seed, resolve_device, resolve_n_threads, seeded_torch, torch_threads
 from ._net import EarlyStopping, TorchNet
 from ._network import MLPNetwork, check_hidden_layer_sizes, instantiate_module
@@ -70,6 +76,7 @@ __all__ = [
     "restores_on_error",
     "seeded_torch",
     "sparse_corrcoef",
+    "stratification_targets",
     "torch_threads",
     "validate_params",
 ]

@@ -11,7 +11,13 @@ import scipy.sparse as sp
 import torch
 from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 
-__all__ = ["BatchIterator", "DeviceDataset", "StratifiedValidationSplit", "dense_rows"]
+__all__ = [
+    "BatchIterator",
+    "DeviceDataset",
+    "StratifiedValidationSplit",
+    "dense_rows",
+    "stratification_targets",
+]
 
 
 def dense_rows(X, rows):
@@ -184,6 +190,25 @@ class BatchIterator:
             yield self.dataset.take(order[k * self.batch_size:(k + 1) * self.batch_size])
 
 
+def stratification_targets(Y):
+    """What iterstrat's stratified splitters read for the targets ``Y``.
+
+    Parameters
+    ----------
+    Y : ndarray or sparse matrix of shape (n_samples, n_labels)
+        Encoded targets; ``-1`` and NaN (unknown) count as negative.
+
+    Returns
+    -------
+    strata : ndarray of shape (n_samples, max(n_labels, 2)), dtype bool
+        The positives, one byte per entry (a sparse ``Y`` is never made
+        float). iterstrat wants two or more columns, so a binary target's one
+        column is paired with its complement.
+    """
+    strata = (Y == 1).toarray() if sp.issparse(Y) else np.asarray(Y) == 1
+    return np.hstack([strata, ~strata]) if strata.shape[1] == 1 else strata
+
+
 class StratifiedValidationSplit:
     """skorch ``train_split``: hold out a fraction of rows, stratified per label.
 
@@ -209,12 +234,6 @@ class StratifiedValidationSplit:
         splitter = MultilabelStratifiedShuffleSplit(
             n_splits=1, test_size=n_valid, random_state=self.seed
         )
-        Y = dataset.Y_host
-        # Positives as a bool matrix, the form iterstrat works in: a sparse Y
-        # becomes one byte per entry, never float.
-        Y = (Y == 1).toarray() if sp.issparse(Y) else Y == 1
-        if Y.shape[1] == 1:
-            # iterstrat wants two or more columns; a binary target is one.
-            Y = np.hstack([Y, ~Y])
-        train, valid = next(splitter.split(np.zeros((n, 1)), Y))
+        strata = stratification_targets(dataset.Y_host)
+        train, valid = next(splitter.split(np.zeros((n, 1)), strata))
         return dataset.subset(np.sort(train)), dataset.subset(np.sort(valid))

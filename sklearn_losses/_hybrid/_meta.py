@@ -11,23 +11,25 @@ import scipy.sparse as sp
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 from sklearn.base import clone
 
+from .._engine import stratification_targets
+
 
 def meta_targets(Y, multilabel):
     """What the meta learner is fitted on: the indicator matrix for a
-    multi-label target, the class index (0/1 for a binary one) otherwise."""
+    multi-label target (dense, as estimators take it), the class index (0/1
+    for a binary one) otherwise."""
     if multilabel:
-        return Y
+        return Y.toarray() if sp.issparse(Y) else Y
     return Y[:, 0] if Y.shape[1] == 1 else Y.argmax(axis=1)
 
 
 def _folds(cv, Y, seed):
+    rows = np.zeros((Y.shape[0], 1))
     if not isinstance(cv, (int, np.integer)):
-        return cv.split(np.zeros((len(Y), 1)), Y)
-    # Iterative stratification keeps every label's positives spread over the
-    # folds; it wants two or more columns, and a binary target is one.
-    strata = np.hstack([Y, 1 - Y]) if Y.shape[1] == 1 else Y
+        return cv.split(rows, Y)
+    # Iterative stratification keeps every label's positives spread over the folds.
     splitter = MultilabelStratifiedKFold(n_splits=int(cv), shuffle=True, random_state=seed)
-    return splitter.split(np.zeros((len(Y), 1)), strata)
+    return splitter.split(rows, stratification_targets(Y))
 
 
 def out_of_fold_proba(estimator, X, Y, multilabel, cv, seed):
@@ -39,7 +41,7 @@ def out_of_fold_proba(estimator, X, Y, multilabel, cv, seed):
         Unfitted meta learner; cloned for each fold.
     X : ndarray or CSR matrix of shape (n_samples, n_features)
         Validated training features.
-    Y : ndarray of shape (n_samples, n_labels)
+    Y : ndarray or CSR matrix of shape (n_samples, n_labels)
         Encoded 0/1 targets.
     multilabel : bool
         Whether ``Y`` is a multi-label target (else one-hot classes).
