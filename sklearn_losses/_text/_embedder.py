@@ -155,10 +155,7 @@ class SentenceEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             The loaded transformer.
         """
         check_texts(X)
-        self.model_path_ = resolve_model(self.model)
-        self.device_ = resolve_device(self.device)
-        self._model = load_model(self.model_path_, self.device_, self.verbose)
-        self.n_features_out_ = _embedding_dimension(self._model)
+        self.n_features_out_ = _embedding_dimension(self._load())
         self.n_features_in_ = 1
         return self
 
@@ -192,13 +189,17 @@ class SentenceEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             )
         return np.asarray(embeddings, dtype=np.float32)
 
+    def _load(self):
+        self.model_path_ = resolve_model(self.model)
+        self.device_ = resolve_device(self.device)
+        self._model = load_model(self.model_path_, self.device_, self.verbose)
+        return self._model
+
     def _loaded_model(self):
         if getattr(self, "_model", None) is None:
             # Unpickled, maybe on another machine: resolve the model and the
             # device again (a packaged copy moves with its site-packages).
-            self.model_path_ = resolve_model(self.model)
-            self.device_ = resolve_device(self.device)
-            self._model = load_model(self.model_path_, self.device_, self.verbose)
+            return self._load()
         return self._model
 
     def __getstate__(self):
