@@ -139,6 +139,24 @@ def write_result(path, markdown):
     print(f"wrote {path}")
 
 
+def load_average():
+    """The machine's load average over 1, 5 and 15 minutes, as ``uptime`` shows it.
+
+    Recorded with the figures, since other jobs on a shared machine slow a run.
+
+    Returns
+    -------
+    text : str
+        The three averages, two decimals each, separated by spaces.
+
+    Examples
+    --------
+    >>> len(load_average().split())
+    3
+    """
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def resident_mb():
     """Resident memory of this process now, in MiB.
 

@@ -43,7 +43,13 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from _common import add_output_argument, limit_threads, output_path, write_result
+from _common import (
+    add_output_argument,
+    limit_threads,
+    load_average,
+    output_path,
+    write_result,
+)
 from joblib import Parallel, delayed
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -315,10 +321,6 @@ def to_markdown(rows, sizes, command, load_before, load_after, elapsed, n_jobs, 
     return "\n".join(lines)
 
 
-def _load():
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,500 training rows, 5 epochs")
@@ -337,11 +339,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     target = output_path("goemotions", args.output, quick=args.quick)
     command = "python benchmarks/bench_goemotions.py " + " ".join(argv or sys.argv[1:])
-    load_before, start = _load(), time.perf_counter()
+    load_before, start = load_average(), time.perf_counter()
     grid = args.logreg_c or (LOGREG_C[1:] if args.quick else LOGREG_C)
     rows, sizes = run(args.quick, args.cache_dir.expanduser(), _has_meta_learner(), args.n_jobs,
                       grid, args.only, args.seed)
-    markdown = to_markdown(rows, sizes, command.strip(), load_before, _load(),
+    markdown = to_markdown(rows, sizes, command.strip(), load_before, load_average(),
                            time.perf_counter() - start, args.n_jobs, args.seed)
     print(markdown)
     write_result(target, markdown)

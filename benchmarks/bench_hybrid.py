@@ -33,13 +33,18 @@ python benchmarks/bench_hybrid.py --seeds 0 1 2 --datasets yeast
 """
 
 import argparse
-import os
 import sys
 import time
 import warnings
 
 import numpy as np
-from _common import add_output_argument, limit_threads, output_path, write_result
+from _common import (
+    add_output_argument,
+    limit_threads,
+    load_average,
+    output_path,
+    write_result,
+)
 from imblearn.metrics import geometric_mean_score, sensitivity_score, specificity_score
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 from imblearn.pipeline import Pipeline
@@ -186,10 +191,6 @@ def main(argv=None):
         _run(args, target, argv)
 
 
-def _load_average():
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def _run(args, target, argv):
     # MLPClassifier gets the same epoch budget as the torch rows, so it stops unconverged.
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
@@ -214,7 +215,7 @@ def _run(args, target, argv):
         "|corr(P_test) − corr(Y_test)|. fit s: wall-clock seconds of `fit` (shared CPU, noisy).",
         "", f"Command: `{command}`", "",
         "machine: 2-core CPU shared with other jobs, one torch/BLAS thread, torch 2.13 CPU; "
-        f"load average (1, 5, 15 min) at the start: {_load_average()}", "",
+        f"load average (1, 5, 15 min) at the start: {load_average()}", "",
     ]
     sections = []
     for dataset in args.datasets:
@@ -226,7 +227,7 @@ def _run(args, target, argv):
                                for seed in args.seeds]
             print(f"{dataset} {method}: done", file=sys.stderr, flush=True)
         title = f"{dataset} ({X.shape[0]} x {X.shape[1]}, {Y.shape[1]} labels)"
-        sections.append(_table(title, results) + f"\nload average at the end: {_load_average()}\n")
+        sections.append(_table(title, results) + f"\nload average at the end: {load_average()}\n")
         text = "\n".join(header) + "\n" + "\n".join(sections)
         print(sections[-1])
         write_result(target, text)
