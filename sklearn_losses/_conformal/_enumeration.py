@@ -306,10 +306,7 @@ def rescore(proba, sample, rows, measure):
     long_run = ends - starts >= _BROADCAST_RUN
     for start, end in zip(starts[long_run], ends[long_run]):
         alpha[start:end] = _scores(rows[start:end], proba[sample[start]], measure)
-    short = np.ones(len(sample), dtype=bool)
-    for start, end in zip(starts[long_run], ends[long_run]):
-        short[start:end] = False
-    short = np.flatnonzero(short)
+    short = np.flatnonzero(np.repeat(~long_run, ends - starts))
     for i in range(0, short.size, _RESCORE_ROWS):
         block = short[i:i + _RESCORE_ROWS]
         alpha[block] = _scores(rows[block], proba[sample[block]], measure)
