@@ -18,8 +18,8 @@ Models: per-label logistic regression (``class_weight="balanced"``, ``C`` from a
 grid on dev macro-F1), scikit-learn's ``MLPClassifier(early_stopping=True)`` and
 ``HybridLossMultiLabelClassifier`` (``threshold="tune"``, ``early_stopping=True`` on the
 same held-out 10 %, ``batch_size=512``, otherwise defaults; an MLP, or the Bi-LSTM over
-the views for the stacked features, also with a meta-learner's out-of-fold view when the
-estimator has ``meta_learner``). On TF-IDF 40k the hybrid is an MLP with one hidden
+the views for the stacked features, also with a meta-learner's out-of-fold view
+(``meta_learner``)). On TF-IDF 40k the hybrid is an MLP with one hidden
 layer of 128 and the regularisation picked on dev (``_wide_hybrid``); its meta-learner
 is the sparse logistic regression with C=2, fitted out of fold on 3 folds. Scores on
 test: macro-F1, micro-F1 and macro average precision, next to the paper's BERT macro-F1
@@ -223,7 +223,7 @@ def _mlp():
     return MLPClassifier(early_stopping=True, random_state=0)
 
 
-def run(quick, cache_dir, with_meta, n_jobs, grid, only, seed=0):
+def run(quick, cache_dir, n_jobs, grid, only, seed=0):
     train, dev, test = _data(quick)
     Y_train, Y_test = train.target, test.target
     n_components = 64 if quick else 384
@@ -231,13 +231,12 @@ def run(quick, cache_dir, with_meta, n_jobs, grid, only, seed=0):
     print("views: TF-IDF + SVD, MiniLM embeddings", flush=True)
     with limit_threads(1):
         T_train, T_test = tfidf_views(train.data, test.data, n_components, cache_dir)
-        scaler = StandardScaler()
-        E_train = scaler.fit_transform(embed(train.data, "train", cache_dir))
-        E_test = scaler.transform(embed(test.data, "test", cache_dir))
-        W_train, W_test = sparse_tfidf(train.data, test.data, max_features=WIDE_FEATURES)
         # Unit-norm MiniLM rows, on the scale of each unit-norm TF-IDF block.
-        M_train, M_test = (embed(t.data, s, cache_dir) for t, s in ((train, "train"),
-                                                                     (test, "test")))
+        M_train, M_test = embed(train.data, "train", cache_dir), embed(test.data, "test",
+                                                                        cache_dir)
+        scaler = StandardScaler()
+        E_train, E_test = scaler.fit_transform(M_train), scaler.transform(M_test)
+        W_train, W_test = sparse_tfidf(train.data, test.data, max_features=WIDE_FEATURES)
     V_train, V_test = np.hstack([T_train, E_train]), np.hstack([T_test, E_test])
     WM_train, WM_test = (sp.hstack([W, M]).tocsr() for W, M in ((W_train, M_train),
                                                                  (W_test, M_test)))
@@ -249,6 +248,12 @@ def run(quick, cache_dir, with_meta, n_jobs, grid, only, seed=0):
     candidates = [
         ("stacked views + hybrid Bi-LSTM over views, tuned thresholds",
          _hybrid(module="bilstm", view_sizes=sizes, **hybrid_kw), V_train, V_test),
+        ("stacked views + hybrid Bi-LSTM + meta-learner view, tuned thresholds",
+         _hybrid(module="bilstm", view_sizes=sizes, meta_learner=make_meta_learner(),
+                 meta_cv=3, **hybrid_kw), V_train, V_test),
+        ("TF-IDF 40k + hybrid MLP(128) + LogReg meta-learner view, tuned thresholds",
+         _wide_hybrid(meta_learner=_sparse_logreg(), meta_cv=3, **hybrid_kw),
+         W_train, W_test),
         ("stacked views + hybrid MLP, tuned thresholds", _hybrid(**hybrid_kw), V_train, V_test),
         ("TF-IDF views + hybrid MLP, tuned thresholds", _hybrid(**hybrid_kw), T_train, T_test),
         ("MiniLM + hybrid MLP, tuned thresholds", _hybrid(**hybrid_kw), E_train, E_test),
@@ -261,16 +266,6 @@ def run(quick, cache_dir, with_meta, n_jobs, grid, only, seed=0):
         ("stacked views + LogReg(C=1, balanced)", lambda: logreg(1.0, "lbfgs"),
          V_train, V_test),
     ]
-    if with_meta:
-        candidates.insert(1, (
-            "stacked views + hybrid Bi-LSTM + meta-learner view, tuned thresholds",
-            _hybrid(module="bilstm", view_sizes=sizes, meta_learner=make_meta_learner(),
-                    meta_cv=3, **hybrid_kw),
-            V_train, V_test))
-        candidates.insert(2, (
-            "TF-IDF 40k + hybrid MLP(128) + LogReg meta-learner view, tuned thresholds",
-            _wide_hybrid(meta_learner=_sparse_logreg(), meta_cv=3, **hybrid_kw),
-            W_train, W_test))
     # The sparse logistic regressions (the longest task) start first; each task is
     # one process on one thread.
     wanted = [c for c in candidates if not only or any(word in c[0] for word in only)]
@@ -280,10 +275,6 @@ def run(quick, cache_dir, with_meta, n_jobs, grid, only, seed=0):
     results = Parallel(n_jobs=n_jobs)(tasks)
     return [row for rows in results for row in rows], (len(train.data), len(dev.data),
                                                        len(test.data))
-
-
-def _has_meta_learner():
-    return "meta_learner" in HybridLossMultiLabelClassifier().get_params()
 
 
 def to_markdown(rows, sizes, command, load_before, load_after, elapsed, n_jobs, seed=0):
@@ -341,8 +332,8 @@ def main(argv=None):
     command = "python benchmarks/bench_goemotions.py " + " ".join(argv or sys.argv[1:])
     load_before, start = load_average(), time.perf_counter()
     grid = args.logreg_c or (LOGREG_C[1:] if args.quick else LOGREG_C)
-    rows, sizes = run(args.quick, args.cache_dir.expanduser(), _has_meta_learner(), args.n_jobs,
-                      grid, args.only, args.seed)
+    rows, sizes = run(args.quick, args.cache_dir.expanduser(), args.n_jobs, grid, args.only,
+                      args.seed)
     markdown = to_markdown(rows, sizes, command.strip(), load_before, load_average(),
                            time.perf_counter() - start, args.n_jobs, args.seed)
     print(markdown)
