@@ -282,7 +282,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         # A sparse indicator matrix stays sparse; _consume densifies the rows
         # it buffers. One sparse column may hold class labels: it is densified.
         sparse = sp.issparse(y) and y.shape[1] > 1
-        y_arr = y.tocsr() if sparse else _dense(y) if sp.issparse(y) else np.asarray(y)
+        y_arr = y.tocsr() if sparse else np.asarray(_dense(y))
         if names is None and is_class_label_column(y_arr):
             y_arr = y_arr.ravel()
         if first:
@@ -728,7 +728,7 @@ def prequential_evaluate(estimator, X, Y, *, batch_size=64, window=500):
     """
     X = X.tocsr() if sp.issparse(X) else np.asarray(X)
     Y_calls = Y.tocsr() if sp.issparse(Y) else np.asarray(Y)
-    Y = Y_calls.toarray() if sp.issparse(Y_calls) else Y_calls
+    Y = _dense(Y_calls)
     preds = np.zeros(Y.shape, dtype=np.int8)
     start_time = time.perf_counter()
     for start in range(0, len(Y), batch_size):
