@@ -6,6 +6,8 @@ imports without it; using an embedder without it raises an ImportError that
 says what to install.
 """
 
-from ._text import SentenceEmbedder, make_text_views, packaged_model_path
+from ._text._embedder import SentenceEmbedder
+from ._text._model import packaged_model_path
+from ._text._views import make_text_views
 
 __all__ = ["SentenceEmbedder", "make_text_views", "packaged_model_path"]
