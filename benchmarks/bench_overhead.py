@@ -29,6 +29,7 @@ import torch
 from _common import (
     add_output_argument,
     limit_threads,
+    load_average,
     median_seconds,
     output_path,
     time_interleaved,
@@ -89,7 +90,7 @@ def run(epochs, batch_size, seed, repeats):
     return rows
 
 
-def _markdown(rows, args, command):
+def _markdown(rows, args, command, loads):
     lines = [
         "| estimator | bare loop | estimator fit (s) | bare loop (s) | ratio | plain skorch (s) |",
         "|---|---|---|---|---|---|",
@@ -102,7 +103,8 @@ def _markdown(rows, args, command):
         f"Yeast (2417 x 103, 14 labels), {args.epochs} epochs, batch {args.batch_size}, "
         f"one warm-up then the median of {args.repeats} interleaved rounds, one torch/BLAS "
         f"thread, CPU.\nCommand: `{command}`. Machine: "
-        f"{platform.processor() or platform.machine()}, torch {torch.__version__}.\n\n"
+        f"{platform.processor() or platform.machine()}, torch {torch.__version__}; load "
+        f"average (1, 5, 15 min) {loads[0]} at the start, {loads[1]} at the end.\n\n"
     )
     return "## Framework overhead (CPU)\n\n" + header + "\n".join(lines) + "\n"
 
@@ -120,9 +122,10 @@ def main(argv=None):
         args.epochs, args.repeats = 5, 2
     target = output_path("overhead", args.output, quick=args.quick)
     command = "python benchmarks/bench_overhead.py" + (" --quick" if args.quick else "")
+    load_before = load_average()
     with limit_threads(1):
-        table = _markdown(run(args.epochs, args.batch_size, args.seed, args.repeats), args,
-                          command)
+        rows = run(args.epochs, args.batch_size, args.seed, args.repeats)
+    table = _markdown(rows, args, command, (load_before, load_average()))
     print(table)
     write_result(target, table)
 
