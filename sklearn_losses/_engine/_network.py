@@ -50,7 +50,7 @@ def check_hidden_layer_sizes(hidden_layer_sizes, *, allow_empty=True):
     for size in sizes:
         if isinstance(size, bool) or not isinstance(size, Integral) or size < 1:
             raise ValueError(
-                f"hidden_layer_sizes={tuple(hidden_layer_sizes)!r} must hold positive integers "
+                f"hidden_layer_sizes={tuple(sizes.tolist())!r} must hold positive integers "
                 f"(layer widths); got {size!r}."
             )
     return tuple(int(size) for size in sizes)

@@ -343,7 +343,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         with seeded_torch(seed, self.device_):
             self.learners_ = ClusterLearners(
                 n_features, n_labels, self.label_partition_,
-                hidden_layer_sizes=_hidden_layer_sizes(self.hidden_layer_sizes), lr=self.lr,
+                hidden_layer_sizes=check_hidden_layer_sizes(self.hidden_layer_sizes), lr=self.lr,
                 knn_neighbors=self.knn_neighbors, knn_window=self.knn_window,
                 lp_max_labelsets=self.lp_max_labelsets,
                 switch_decay=self.switch_decay, bootstrap=self.bootstrap,
@@ -674,14 +674,9 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-def _hidden_layer_sizes(value):
-    # An int is one layer, as MLPClassifier reads it.
-    return check_hidden_layer_sizes((value,) if isinstance(value, Integral) else value)
-
-
 def _same_param(name, new, old):
     if name == "hidden_layer_sizes":
-        return _hidden_layer_sizes(new) == _hidden_layer_sizes(old)
+        return check_hidden_layer_sizes(new) == check_hidden_layer_sizes(old)
     return new == old
 
 
