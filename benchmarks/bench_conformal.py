@@ -34,6 +34,7 @@ import numpy as np
 from _common import (
     add_output_argument,
     limit_threads,
+    load_average,
     median_seconds,
     output_path,
     time_interleaved,
@@ -220,7 +221,8 @@ def main(argv=None):
     with limit_threads(1):
         lines = [
             "## Conformal label-powerset classifier (LP-ICP)", "",
-            f"Command: `python benchmarks/bench_conformal.py {command}`", "", MACHINE, "",
+            f"Command: `python benchmarks/bench_conformal.py {command}`", "",
+            f"{MACHINE}; load average (1, 5, 15 min) at the start: {load_average()}", "",
             "### Validity and set sizes on real data", "",
             "60/40 train/test, a quarter of train calibrates, Euclidean score, seeds "
             f"{seeds}, averaged over seeds. Set sizes from `predict_set_summary` "
@@ -247,6 +249,7 @@ def main(argv=None):
         ]
         lines += many_labels_table([50] if args.quick else [50, 100, 200], n_test,
                                    2 if args.quick else 3)
+    lines += ["", f"Load average (1, 5, 15 min) at the end: {load_average()}"]
     write_result(target, "\n".join(lines) + "\n")
 
 

@@ -43,6 +43,7 @@ import torch
 from _common import (
     add_output_argument,
     limit_threads,
+    load_average,
     median_seconds,
     output_path,
     resident_mb,
@@ -239,7 +240,7 @@ HEAD = ("| stream | model | example-F1 | micro-F1 | macro-F1 | subset acc. | ins
         "|---|---|---|---|---|---|---|---|")
 
 
-def markdown(speed, paper, clusters, command):
+def markdown(speed, paper, clusters, command, loads):
     lines = [
         "## iHOMER: prequential multi-label stream learning, one row per call",
         "",
@@ -264,7 +265,8 @@ def markdown(speed, paper, clusters, command):
                   *[_row(r) for r in clusters], ""]
     lines += [f"Command: `{command}`", "",
               f"Machine: 2-core CPU shared with other jobs, one thread, torch "
-              f"{torch.__version__.split('+')[0]} CPU, Python {platform.python_version()}.",
+              f"{torch.__version__.split('+')[0]} CPU, Python {platform.python_version()}; load "
+              f"average (1, 5, 15 min) {loads[0]} at the start, {loads[1]} at the end.",
               ""]
     return "\n".join(lines)
 
@@ -288,6 +290,7 @@ def main(argv=None):
         args.speed, args.paper, args.clustering, args.repeats = ["yeast"], [], [], 1
     target = output_path("ihomer", args.output, quick=args.quick)
     speed, paper, clusters = [], [], []
+    load_before = load_average()
     with limit_threads(1):
         for name in args.speed:
             speed += throughput(name, args.repeats)
@@ -299,7 +302,8 @@ def main(argv=None):
         for name in args.clustering:
             clusters += clustering_rows(name, name in args.river_clustering)
     command = " ".join(["python benchmarks/bench_ihomer.py", *sys.argv[1:]])
-    write_result(target, markdown(speed, paper, clusters, command))
+    write_result(target, markdown(speed, paper, clusters, command,
+                                  (load_before, load_average())))
 
 
 if __name__ == "__main__":
