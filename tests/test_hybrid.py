@@ -414,3 +414,14 @@ def test_meta_view_on_sparse_input_gives_the_dense_predictions(small_multilabel)
     dense = HybridLossMultiLabelClassifier(**params).fit(X, Y).predict_proba(X)
     sparse = HybridLossMultiLabelClassifier(**params).fit(sp.csr_matrix(X), Y)
     np.testing.assert_allclose(sparse.predict_proba(sp.csr_matrix(X)), dense, atol=1e-5)
+
+
+def test_meta_view_with_a_sparse_label_matrix_gives_the_dense_predictions(small_multilabel):
+    # fit keeps a sparse Y sparse; the folds and the meta learner must still work.
+    import scipy.sparse as sp
+
+    X, Y = small_multilabel
+    params = dict(meta_learner=KNeighborsClassifier(5), meta_cv=3, max_epochs=5, random_state=0)
+    dense = HybridLossMultiLabelClassifier(**params).fit(X, Y).predict_proba(X)
+    sparse = HybridLossMultiLabelClassifier(**params).fit(X, sp.csr_matrix(Y)).predict_proba(X)
+    np.testing.assert_allclose(sparse, dense, atol=1e-6)
