@@ -2,6 +2,6 @@
 
 from ._engine._network import MLPNetwork
 from ._hybrid._network import MultiLabelMLP, StackedViewBiLSTM
-from ._storm._meta import LossRescalerNetwork
+from ._storm._rescaler import LossRescalerNetwork
 
 __all__ = ["LossRescalerNetwork", "MLPNetwork", "MultiLabelMLP", "StackedViewBiLSTM"]

@@ -15,13 +15,8 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_losses import NoisyLabelRescaledClassifier
 from sklearn_losses._engine import DeviceDataset
-from sklearn_losses._storm._meta import (
-    FeatureMemory,
-    StormCriterion,
-    StormNet,
-    _ParameterSlots,
-    gaussian_kl_overlap,
-)
+from sklearn_losses._storm._features import FeatureMemory, gaussian_kl_overlap
+from sklearn_losses._storm._meta import StormCriterion, StormNet, _ParameterSlots
 from sklearn_losses.networks import LossRescalerNetwork, MLPNetwork
 from sklearn_losses.noise import inject_label_noise
 
