@@ -4,9 +4,15 @@ import copy
 from numbers import Integral
 
 import numpy as np
+import torch
 from torch import nn
 
-__all__ = ["MLPNetwork", "check_hidden_layer_sizes", "hidden_stack", "instantiate_module"]
+__all__ = ["Dropout", "MLPNetwork", "check_hidden_layer_sizes", "hidden_stack",
+           "instantiate_module"]
+
+# Keep decisions compare uniform 16-bit integers with a threshold, so the
+# keep probability is a multiple of 1 / 2**16.
+_LEVELS = 2 ** 16
 
 
 def instantiate_module(module, n_features, n_outputs):
@@ -56,6 +62,69 @@ def check_hidden_layer_sizes(hidden_layer_sizes, *, allow_empty=True):
     return tuple(int(size) for size in sizes)
 
 
+class Dropout(nn.Dropout):
+    """Dropout that draws its masks from 16 random bits per element on the CPU.
+
+    On this package's small networks dropout's mask costs more than the
+    layers it follows: torch's CPU ``bernoulli_`` draws a full random number
+    per element. This layer draws 64-bit integers from torch's default CPU
+    generator and splits each into four 16-bit ones, so ``torch.manual_seed``
+    fixes the masks as usual. An element is kept when its integer falls below
+    a threshold: the drop probability is ``p`` rounded to a multiple of
+    ``1 / 65536`` (``p_rounded``, at most ``7.7e-6`` away) and kept elements
+    are scaled by ``1 / (1 - p_rounded)``, so the expected output equals the
+    input exactly. The output is ``input * mask``, differentiable any number
+    of times.
+
+    Float16/bfloat16 tensors, other devices, evaluation mode and
+    ``p`` of 0 or 1 use :func:`torch.nn.functional.dropout` unchanged.
+
+    Parameters
+    ----------
+    p : float, default=0.5
+        Probability of an element to be zeroed.
+    inplace : bool, default=False
+        Multiply the input in place.
+    """
+
+    def forward(self, input):  # noqa: A002 - torch's name for the argument
+        """Apply dropout to ``input``.
+
+        Parameters
+        ----------
+        input : Tensor
+            Activations.
+
+        Returns
+        -------
+        output : Tensor
+            ``input`` with elements zeroed and the rest rescaled (training
+            mode), else ``input``.
+        """
+        n_kept = round((1.0 - self.p) * _LEVELS)
+        if (not self.training or input.device.type != "cpu" or n_kept in (0, _LEVELS)
+                or input.dtype not in (torch.float32, torch.float64)):
+            return super().forward(input)
+        mask = _keep_mask(input, n_kept)
+        return input.mul_(mask) if self.inplace else input * mask
+
+
+def _keep_mask(input, n_kept):  # noqa: A002
+    """0 or ``65536 / n_kept`` per element of ``input``, kept with probability
+    ``n_kept / 65536``."""
+    n = input.numel()
+    with torch.no_grad():
+        # ``random_(-2**63, None)`` fills all 64 bits, so each of the four
+        # 16-bit pieces is uniform on [-32768, 32767].
+        bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2 ** 63, None)
+        mask = bits.view(torch.int16)[:n].view(input.shape).to(input.dtype)
+        # Integer-valued floats: ``threshold - u`` is at least 1 for the
+        # n_kept values below the threshold and at most 0 for the others.
+        # Float arithmetic here is much faster than comparisons to bool.
+        threshold = n_kept - _LEVELS // 2
+        return mask.neg_().add_(threshold).clamp_(0, 1).mul_(_LEVELS / n_kept)
+
+
 def hidden_stack(n_inputs, hidden_layer_sizes, dropout):
     """Linear + ReLU (+ dropout) layers of the given widths.
 
@@ -66,7 +135,8 @@ def hidden_stack(n_inputs, hidden_layer_sizes, dropout):
     hidden_layer_sizes : sequence of int
         Width of each hidden layer.
     dropout : float
-        Dropout probability after each hidden activation (0 for none).
+        Dropout probability after each hidden activation (0 for none); see
+        :class:`Dropout`.
 
     Returns
     -------
@@ -79,7 +149,7 @@ def hidden_stack(n_inputs, hidden_layer_sizes, dropout):
     for size in hidden_layer_sizes:
         layers += [nn.Linear(width, int(size)), nn.ReLU()]
         if dropout > 0:
-            layers.append(nn.Dropout(dropout))
+            layers.append(Dropout(dropout))
         width = int(size)
     return nn.Sequential(*layers), width
 
@@ -114,3 +184,31 @@ class MLPNetwork(nn.Module):
 
     def forward(self, X):
         return self.out(self.body(X))
+
+    def split_at_dropout(self):
+        """The network as ``head(trunk(X))`` with ``trunk`` free of randomness.
+
+        Several dropout passes on one input (as in STORM) share ``trunk``'s
+        output, so it is computed once. ``trunk`` holds the layers before the
+        first dropout, ``head`` the rest; ``head(trunk(X))`` runs the same
+        operations as ``self(X)``.
+
+        Returns
+        -------
+        trunk, head : nn.Sequential or None
+            None when the network has no dropout.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sklearn_losses.networks import MLPNetwork
+        >>> net = MLPNetwork(4, 3, hidden_layer_sizes=(8,), dropout=0.1).eval()
+        >>> trunk, head = net.split_at_dropout()
+        >>> X = torch.randn(2, 4)
+        >>> torch.equal(head(trunk(X)), net(X))
+        True
+        """
+        for i, layer in enumerate(self.body):
+            if isinstance(layer, nn.Dropout):
+                return self.body[:i], nn.Sequential(*self.body[i:], self.out)
+        return None
