@@ -26,7 +26,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
 from torch import nn
 
-from .._engine import TorchNet, as_logits
+from .._engine import MLPNetwork, TorchNet, as_logits
 from ._features import FeatureMemory
 from ._rescaler import LossRescalerNetwork
 
@@ -248,6 +248,11 @@ class StormNet(TorchNet):
         self.buffers_ = list(self.module_.buffers())
         self.parameter_slots_ = _ParameterSlots(self.module_)
         self.input_dropout_ = 0.0 if _has_dropout(self.module_) else self.extra_pass_dropout
+        # The default network's layers before its first dropout give the same
+        # output in every pass: the passes share it (exact type: a subclass
+        # may change ``forward``).
+        self.trunk_head_ = (self.module_.split_at_dropout()
+                            if type(self.module_) is MLPNetwork else None)
         # Drawn from the (seeded) global torch RNG, so refits are identical.
         seed = int(torch.randint(np.iinfo(np.int32).max, (1,)))
         self.meta_generator_ = torch.Generator(device=self.device).manual_seed(seed)
@@ -267,7 +272,7 @@ class StormNet(TorchNet):
         self.mean_weights_ = (self.weight_sum_ / max(self.n_weight_epochs_, 1)).cpu().numpy()
         del self.train_data_, self.meta_generator_, self.epoch_weights_, self.weight_sum_
         self.train_memory_ = self.meta_memory_ = self.class_ids_ = None
-        self.parameter_slots_ = None
+        self.parameter_slots_ = self.trunk_head_ = None
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
@@ -542,6 +547,8 @@ class StormNet(TorchNet):
         batch statistics). Batch-norm buffers are restored after the extra
         passes, and after pass 1 too for a look-ahead.
         """
+        if self.trunk_head_ is not None:
+            return self._run_heads(X)
         buffers = self.buffers_
         saved = [b.clone() for b in buffers] if look_ahead else None
         logits = as_logits(self.module_(X))
@@ -554,6 +561,20 @@ class StormNet(TorchNet):
             extra = as_logits(self.module_(Xe))
         if saved:
             torch._foreach_copy_(buffers, saved)
+        return logits, extra
+
+    def _run_heads(self, X):
+        """:meth:`_run_passes` for an :class:`MLPNetwork` with dropout: its
+        deterministic trunk runs once, the passes differ only in the head.
+
+        The masks are drawn in the same order as by separate passes, so the
+        logits are the same. The network has no buffers to restore.
+        """
+        trunk, head = self.trunk_head_
+        hidden = trunk(X)
+        logits = head(hidden)
+        with torch.no_grad():
+            extra = head(_tile(hidden.detach(), self.n_forward_passes - 1))
         return logits, extra
 
     def _meta_batch(self):
