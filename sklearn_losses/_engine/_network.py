@@ -111,18 +111,26 @@ class Dropout(nn.Dropout):
 
 def _keep_mask(input, n_kept):  # noqa: A002
     """0 or ``65536 / n_kept`` per element of ``input``, kept with probability
-    ``n_kept / 65536``."""
-    n = input.numel()
-    with torch.no_grad():
-        # ``random_(-2**63, None)`` fills all 64 bits, so each of the four
-        # 16-bit pieces is uniform on [-32768, 32767].
-        bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2 ** 63, None)
-        mask = bits.view(torch.int16)[:n].view(input.shape).to(input.dtype)
-        # Integer-valued floats: ``threshold - u`` is at least 1 for the
-        # n_kept values below the threshold and at most 0 for the others.
-        # Float arithmetic here is much faster than comparisons to bool.
-        threshold = n_kept - _LEVELS // 2
-        return mask.neg_().add_(threshold).clamp_(0, 1).mul_(_LEVELS / n_kept)
+    ``n_kept / 65536``.
+
+    No operation here records a graph (the mask is created without one), and
+    the mask takes few operations: at this package's sizes each one's fixed
+    cost is a good part of the whole.
+    """
+    shape = input.shape
+    # ``random_(-2**63, None)`` fills all 64 bits, so each of the four 16-bit
+    # pieces is uniform on [-32768, 32767].
+    if shape and shape[-1] % 4 == 0:
+        bits = torch.empty(*shape[:-1], shape[-1] // 4, dtype=torch.int64)
+        pieces = bits.random_(-2 ** 63, None).view(torch.int16)
+    else:
+        bits = torch.empty((input.numel() + 3) // 4, dtype=torch.int64)
+        pieces = bits.random_(-2 ** 63, None).view(torch.int16)[:input.numel()].view(shape)
+    # Integer-valued floats minus ``cut``: at least 1 for the n_kept largest
+    # values, at most 0 for the others. Float arithmetic is much faster here
+    # than comparisons to bool.
+    cut = _LEVELS // 2 - 1 - n_kept
+    return pieces.to(input.dtype).sub_(cut).clamp_(0, 1).mul_(_LEVELS / n_kept)
 
 
 def hidden_stack(n_inputs, hidden_layer_sizes, dropout):
