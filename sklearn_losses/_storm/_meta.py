@@ -90,8 +90,11 @@ class StormCriterion(nn.Module):
         """What the loss compares logits with: class indices or the 0/1 matrix."""
         return Y.argmax(1) if self.kind == "multiclass" else Y
 
-    def unit_ids(self, Y):
+    def unit_ids(self, Y, target=None):
         """Memory groups, rescaler nets and batch-norm groups of the units.
+
+        ``target`` (``self.target(Y)``, when the caller has it) saves finding
+        the classes again.
 
         Returns
         -------
@@ -101,7 +104,7 @@ class StormCriterion(nn.Module):
             weight per label).
         """
         if self.kind == "multiclass":
-            cls = Y.argmax(1, keepdim=True)
+            cls = (Y.argmax(1) if target is None else target)[:, None]
         elif self.kind == "binary" or self.per_label:
             cls = Y.long()
         else:
@@ -341,7 +344,7 @@ class StormNet(TorchNet):
         self.n_train_steps_ += 1
         # The real update uses the weights of the current rescaler (not
         # re-evaluated after its update) and the persistent optimizer.
-        for p, g in zip(self.module_.parameters(), step["grads"]):
+        for p, g in zip(self.parameter_slots_.params, step["grads"]):
             p.grad = g.contiguous()
         self.epoch_weights_[yi["idx"]] = step["weights"]
         return {"loss": step["inner"], "y_pred": step["logits"]}
@@ -364,7 +367,7 @@ class StormNet(TorchNet):
         logits, loss, weights = self.weighted_passes(X, Y, None, self.train_memory_)
         weights = weights.detach()
         inner = (weights * loss).sum(1).mean()
-        grads = torch.autograd.grad(inner, tuple(self.module_.parameters()))
+        grads = torch.autograd.grad(inner, self.parameter_slots_.params)
         return {"grads": grads, "logits": logits.detach(), "weights": weights,
                 "inner": inner.detach()}
 
@@ -429,18 +432,17 @@ class StormNet(TorchNet):
             parameters, the look-ahead parameters ``fast`` and the meta loss
             ``meta``, differentiable in the rescaler's parameters.
         """
-        params = dict(self.module_.named_parameters())
+        names, params = self.parameter_slots_.names, self.parameter_slots_.params
         logits, loss, weights = self.weighted_passes(X, Y, None, self.train_memory_)
         inner = (weights * loss).sum(1).mean()
-        grads = torch.autograd.grad(inner, tuple(params.values()), create_graph=True)
-        fast = dict(zip(params, torch._foreach_add(tuple(params.values()), grads,
-                                                   alpha=-self.lookahead_lr)))
+        grads = torch.autograd.grad(inner, params, create_graph=True)
+        fast = dict(zip(names, torch._foreach_add(params, grads, alpha=-self.lookahead_lr)))
         _, loss_v, weights_v = self.weighted_passes(Xv, Yv, fast, self.meta_memory_)
         return {"logits": logits, "weights": weights, "inner": inner, "grads": grads,
                 "fast": fast, "meta": self._meta_loss(loss_v, weights_v)}
 
     def _jvp_meta_gradients(self, X, Y, Xv, Yv):
-        params = tuple(self.module_.parameters())
+        names, params = self.parameter_slots_.names, self.parameter_slots_.params
         rescaler = tuple(self.rescaler_.parameters())
         rng = _rng_state(X.device)
         logits, loss, weights = self.weighted_passes(X, Y, None, self.train_memory_)
@@ -450,7 +452,6 @@ class StormNet(TorchNet):
                                   alpha=-self.lookahead_lr)
         for p in fast:
             p.requires_grad_()
-        names = [name for name, _ in self.module_.named_parameters()]
         _, loss_v, weights_v = self.weighted_passes(Xv, Yv, dict(zip(names, fast)),
                                                     self.meta_memory_)
         meta = self._meta_loss(loss_v, weights_v)
@@ -514,7 +515,7 @@ class StormNet(TorchNet):
         logits, passes = self._forward_passes(X, target, params)
         # Only pass 1's losses need a graph; the statistics of all passes don't.
         loss = criterion.unit_losses(logits, target)
-        groups, nets, bn = criterion.unit_ids(Y)
+        groups, nets, bn = criterion.unit_ids(Y, target)
         features = memory.featurize(*passes, groups)
         weights = self.rescaler_(features.view(*loss.shape, -1), nets.view_as(loss), bn,
                                  n_bn=criterion.n_groups)
@@ -574,7 +575,10 @@ class StormNet(TorchNet):
         hidden = trunk(X)
         logits = head(hidden)
         with torch.no_grad():
-            extra = head(_tile(hidden.detach(), self.n_forward_passes - 1))
+            # The head's first dropout reads the copies through a broadcast
+            # view (no copy) and draws a mask of the tiled shape.
+            copies = hidden.detach().expand(self.n_forward_passes - 1, *hidden.shape)
+            extra = head(copies).flatten(0, 1)
         return logits, extra
 
     def _meta_batch(self):
@@ -598,10 +602,19 @@ class _ParameterSlots:
     Parameters
     ----------
     module : torch.nn.Module
+
+    Attributes
+    ----------
+    names, params : tuple
+        The module's parameter names and parameters, in ``named_parameters``
+        order.
     """
 
     def __init__(self, module):
-        names = {id(p): name for name, p in module.named_parameters()}
+        named = dict(module.named_parameters())
+        # Kept to save walking the module's tree at every step.
+        self.names, self.params = tuple(named), tuple(named.values())
+        names = {id(p): name for name, p in named.items()}
         self.slots = []
         for name, p in module.named_parameters(remove_duplicate=False):
             owner, _, attr = name.rpartition(".")
