@@ -32,9 +32,11 @@ class _Groups:
 
     def __init__(self, average, members=None, n_rows=None):
         # average: (groups, rows) with rows summing to one; members: (rows,
-        # groups) 0/1, or None when ``average`` already has a row per row of
-        # units or a single row that broadcasts over them.
+        # groups) 0/1, or None when ``average`` is a (rows, rows) matrix or a
+        # single row that broadcasts over the rows.
         self.average_matrix, self.members, self.n_rows = average, members, n_rows
+        # A tensor, so that ``var + eps`` folds into the averaging product.
+        self.eps = average.new_full((1,), _BN_EPS)
 
     @classmethod
     def from_ids(cls, bn_ids, n_bn, dtype):
@@ -55,7 +57,12 @@ class _Groups:
         return cls(torch.full((1, n_rows), 1 / n_rows, dtype=dtype, device=device), n_rows=n_rows)
 
     def view(self, H):
+        """Units (one per row) laid out as the rows that batch norm reduces over."""
         return H if self.n_rows is None else H.view(self.n_rows, -1)
+
+    def units(self, H, n_units):
+        """The inverse of :meth:`view`."""
+        return H if self.n_rows is None else H.view(n_units, -1)
 
     def average(self, H):
         return self.average_matrix @ H
@@ -64,12 +71,17 @@ class _Groups:
         return stats if self.members is None else self.members @ stats
 
     def centre(self, H):
-        return H - self.spread(self.average(H))
+        """``H`` minus its group means, in as few operations as the layout allows."""
+        if self.members is not None:
+            return torch.addmm(H, self.members, self.average(H), alpha=-1)
+        if len(self.average_matrix) == len(H):  # a (rows, rows) averaging matrix
+            return torch.addmm(H, self.average_matrix, H, alpha=-1)
+        return H - self.average(H)  # one row of column means, broadcast
 
-
-def _scale(centred, groups):
-    """``1 / sqrt(var + eps)`` of each group's columns, for every row."""
-    return groups.spread(torch.rsqrt(groups.average(centred * centred) + _BN_EPS))
+    def inverse_std(self, centred):
+        """``1 / sqrt(var + eps)`` of each group's columns, for every row."""
+        variance = torch.addmm(self.eps, self.average_matrix, centred * centred)
+        return self.spread(torch.rsqrt(variance))
 
 
 def _normalize_backward(grad, out, scale, groups):
@@ -81,17 +93,20 @@ def _normalize_backward(grad, out, scale, groups):
 
 
 def _block_diagonal(out_weight):
-    """The nets' (width, 2) output layers as one (nets * width, nets * 2)
-    block-diagonal matrix, so that all nets' outputs are one product."""
+    """The nets' (width, 2) output layers as one (nets * width, 2 * nets)
+    block-diagonal matrix, so that all nets' outputs are one product: column
+    ``k * nets + c`` is output ``k`` of net ``c``."""
     n_nets, width, _ = out_weight.shape
     eye = torch.eye(n_nets, dtype=out_weight.dtype, device=out_weight.device)
-    return (out_weight[:, :, None, :] * eye[:, None, :, None]).view(n_nets * width, -1)
+    return (out_weight.view(n_nets, width, 2, 1) * eye.view(n_nets, 1, 1, n_nets)).view(
+        n_nets * width, 2 * n_nets)
 
 
 def _first_minus_second(net_ids, n_nets, dtype):
-    """(units, nets * 2) matrix picking ``h0 - h1`` of each unit's own net."""
+    """(units, 2 * nets) matrix picking ``h0 - h1`` of each unit's own net
+    from the columns of :func:`_block_diagonal`."""
     picked = one_hot(net_ids, n_nets, dtype)
-    return torch.stack([picked, -picked], 2).view(len(net_ids), -1)
+    return torch.cat([picked, -picked], 1)
 
 
 class _Rescale(torch.autograd.Function):
@@ -114,17 +129,17 @@ class _Rescale(torch.autograd.Function):
     @staticmethod
     def forward(ctx, features, hidden_weight, hidden_bias, out_weight, out_bias, groups, select):
         n_units, n_features = features.shape
-        centred_features = groups.centre(groups.view(features)).view(n_units, n_features)
+        centred_features = groups.units(groups.centre(groups.view(features)), n_units)
         centred = groups.view(centred_features @ hidden_weight.view(n_features, -1))
-        scale_hidden = _scale(centred, groups)
+        scale_hidden = groups.inverse_std(centred)
         hidden = centred * scale_hidden
-        relu = hidden.relu().view(n_units, -1)
+        relu = groups.units(hidden.relu(), n_units)
         blocks = _block_diagonal(out_weight)
         centred = groups.centre(groups.view(relu @ blocks))
-        scale_out = _scale(centred, groups)
+        scale_out = groups.inverse_std(centred)
         out = centred * scale_out
         # The first of a two-way softmax is a sigmoid of the difference.
-        weights = torch.sigmoid((out.view(n_units, -1) * select).sum(1))
+        weights = torch.sigmoid((groups.units(out, n_units) * select).sum(1))
         ctx.groups = groups
         ctx.save_for_backward(centred_features, hidden_weight, hidden, scale_hidden, relu,
                               blocks, out, scale_out, select, weights)
@@ -138,22 +153,22 @@ class _Rescale(torch.autograd.Function):
         groups, (n_units, n_features) = ctx.groups, centred_features.shape
         n_nets, width = hidden_weight.shape[1:]
         grad_diff = grad * torch.addcmul(weights, weights, weights, value=-1)
-        grad_out = (select * grad_diff[:, None]).view_as(out)
-        grad_out = _normalize_backward(grad_out, out, scale_out, groups).view(n_units, -1)
+        grad_out = groups.view(select * grad_diff[:, None])
+        grad_out = groups.units(_normalize_backward(grad_out, out, scale_out, groups), n_units)
         # Each net's output layer sees only its own block of the hidden units.
-        grad_blocks = (relu.T @ grad_out).view(n_nets, width, n_nets, 2)
-        grad_out_weight = grad_blocks.diagonal(0, 0, 2).permute(2, 0, 1)
+        grad_blocks = (relu.T @ grad_out).view(n_nets, width, 2, n_nets)
+        grad_out_weight = grad_blocks.diagonal(0, 0, 3).permute(2, 0, 1)
         grad_hidden = torch.ops.aten.threshold_backward(
-            (grad_out @ blocks.T).view_as(hidden), hidden, 0)
+            groups.view(grad_out @ blocks.T), hidden, 0)
         # The features' group means drop out of the weights' gradient: the
         # columns of the batch norm's gradient sum to zero in each group.
         mean_dot = groups.spread(groups.average(grad_hidden * hidden))
         grad_centred = torch.addcmul(grad_hidden, hidden, mean_dot, value=-1) * scale_hidden
-        grad_hidden_weight = centred_features.T @ grad_centred.view(n_units, -1)
+        grad_hidden_weight = centred_features.T @ groups.units(grad_centred, n_units)
         grad_features = None
         if ctx.needs_input_grad[0]:
             grad_H = _normalize_backward(grad_hidden, hidden, scale_hidden, groups)
-            grad_features = grad_H.view(n_units, -1) @ hidden_weight.view(n_features, -1).T
+            grad_features = groups.units(grad_H, n_units) @ hidden_weight.view(n_features, -1).T
         return (grad_features, grad_hidden_weight.view_as(hidden_weight),
                 hidden_weight.new_zeros(n_nets, width), grad_out_weight,
                 hidden_weight.new_zeros(n_nets, 2), None, None)
@@ -222,12 +237,14 @@ class LossRescalerNetwork(nn.Module):
             The loss weight of each unit.
         """
         shape = features.shape[:-1]
-        features = features.reshape(-1, features.shape[-1])
+        if len(shape) > 1:  # (reshapes are operations too: only where needed)
+            features, net_ids = features.reshape(-1, features.shape[-1]), net_ids.reshape(-1)
         if bn_ids is None:
             groups = _Groups.columns(shape[0], features.dtype, features.device)
         else:
-            groups = _Groups.from_ids(bn_ids.reshape(-1), n_bn, features.dtype)
-        select = _first_minus_second(net_ids.reshape(-1), self.out_bias.shape[0], features.dtype)
+            bn_ids = bn_ids if bn_ids.dim() == 1 else bn_ids.reshape(-1)
+            groups = _Groups.from_ids(bn_ids, n_bn, features.dtype)
+        select = _first_minus_second(net_ids, self.out_bias.shape[0], features.dtype)
         weights = _Rescale.apply(features, self.hidden_weight, self.hidden_bias,
                                  self.out_weight, self.out_bias, groups, select)
-        return weights.view(shape)
+        return weights if len(shape) == 1 else weights.view(shape)
