@@ -64,15 +64,14 @@ def test_feature_memory_groups_by_class_and_agreement_and_forgets():
     # The two new rows and the remembered three of class 0 form one group.
     np.testing.assert_allclose(features[:, 1].numpy(), (11 + 12 + 1 + 2 + 4) / 5, rtol=1e-6)
     # Class 0 then keeps its 3 newest rows: the two new ones and the newest old one.
-    # A slot holds 4 statistics, then membership of (class 0, disagreeing),
-    # (class 0, agreeing), (class 1, ...); the last slot is a spare.
-    slots = memory.rows[:-1]
-    in_class_0 = slots[:, 4:6].sum(1) == 1
-    np.testing.assert_allclose(np.sort(slots[in_class_0, 0].numpy()), [4, 11, 12])
+    # A slot's statistics group is 2 * class + agrees, 2 * n_groups when the
+    # slot is unused; the last slot is a spare.
+    in_class_0 = memory.row_groups[:-1] // 2 == 0
+    np.testing.assert_allclose(np.sort(memory.rows[:-1][in_class_0, 0].numpy()), [4, 11, 12])
     # A batch larger than the memory keeps only ``size`` rows of the group.
     many = torch.arange(8.0).repeat(2, 1)
     memory.featurize(many, many * 0 + 0.5, many > -1, torch.zeros(8, dtype=torch.long))
-    assert memory.rows[:-1, 4:6].sum() == 3
+    assert (memory.row_groups[:-1] // 2 == 0).sum() == 3
 
 
 def test_rescaler_weights_in_unit_interval_and_half_for_lone_rows():

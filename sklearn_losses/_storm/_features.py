@@ -9,7 +9,6 @@ products over a fixed-size ring buffer, so nothing reads a value back to the
 host.
 """
 
-import numpy as np
 import torch
 
 __all__ = ["FeatureMemory", "N_FEATURES", "gaussian_kl_overlap", "one_hot"]
@@ -17,6 +16,7 @@ __all__ = ["FeatureMemory", "N_FEATURES", "gaussian_kl_overlap", "one_hot"]
 N_FEATURES = 19
 # Below this a standard deviation counts as zero (spec: KL is 0 when a std is 0).
 _TINY_STD = 1e-8
+_SQRT_HALF = 0.5 ** 0.5
 
 
 def one_hot(ids, n, dtype):
@@ -29,11 +29,7 @@ def gaussian_kl_overlap(mean_p, std_p, mean_q, std_q):
 
     ``KL(N(mean_p, std_p) || N(mean_q, std_q))`` is 0 and the overlap 1 when a
     std is 0 (no evidence of a difference). The overlap is the area under
-    ``min(pdf_p, pdf_q)``. The densities cross at the roots of
-    ``a x^2 - 2 C x + c``; between the roots one density lies below the other,
-    which gives the area from the normal CDF. The roots are taken in the form
-    that stays accurate as the spreads become equal (``a -> 0``): one root
-    goes to infinity and drops out, the other tends to the midpoint.
+    ``min(pdf_p, pdf_q)``.
 
     Parameters
     ----------
@@ -44,43 +40,69 @@ def gaussian_kl_overlap(mean_p, std_p, mean_q, std_q):
     -------
     kl, overlap : Tensor
     """
-    valid = (std_p > _TINY_STD) & (std_q > _TINY_STD)
-    # Invalid entries are overwritten below; the clamp only keeps them finite.
-    s1, s2 = std_p.clamp(min=_TINY_STD), std_q.clamp(min=_TINY_STD)
-    v1, v2 = s1.square(), s2.square()
-    log_ratio = torch.log(s2 / s1)
-    gap2 = (mean_q - mean_p).square()
-    kl = torch.addcdiv(log_ratio - 0.5, v1 + gap2, v2, value=0.5)
-    a = v2 - v1
-    p_term, q_term = mean_p * v2, mean_q * v1
-    C = p_term - q_term
-    c = torch.addcmul(mean_p * p_term - mean_q * q_term, v1 * v2, log_ratio, value=-2)
-    root = s1 * s2 * torch.sqrt(torch.addcmul(gap2, a, log_ratio, value=2))
-    pivot = C + torch.copysign(root, C)
-    crossings = torch.stack([pivot / a, c / pivot])
-    # z[r, k]: crossing r standardised under density k (p, q), over sqrt 2,
-    # so that a difference of normal CDFs is a difference of erf over 2.
-    z = (crossings[:, None] - torch.stack([mean_p, mean_q])) / (np.sqrt(2) * torch.stack([s1, s2]))
-    erf = torch.special.erf(z)
+    kl, overlap = torch.empty_like(mean_p), torch.empty_like(mean_p)
+    _kl_overlap(mean_q - mean_p, std_q - std_p, std_p, std_q, kl, overlap)
+    return kl, overlap
+
+
+def _kl_overlap(mean_gap, std_gap, std_p, std_q, kl, overlap):
+    """Write KL divergence and overlap of ``N(p)`` and ``N(q)`` into ``kl`` and ``overlap``.
+
+    Takes the differences ``q - p`` of the means and of the stds, so that they
+    need not be formed twice in :class:`FeatureMemory`. Both quantities are
+    computed with ``q`` standardised under ``p``: mean ``d`` and spread
+    ``rho = 1 + e``. Where a std is 0 (below 1e-8), ``d = e = 0`` describes
+    identical densities, which gives KL 0 and overlap 1 with no masking at the
+    end. The densities cross at the roots of ``a t^2 + 2 d t - c``
+    (``a = rho^2 - 1 = e (e + 2)``, accurate as the spreads become equal),
+    taken in the form that stays accurate as ``a -> 0``: one root goes to
+    infinity and drops out, the other tends to the midpoint. The overlap is
+    one minus the total variation distance, which is the sum of ``|CDF_p -
+    CDF_q|`` at the two crossings; as that difference has opposite signs
+    there, the sum is the absolute difference of its two values.
+    """
+    valid = torch.minimum(std_p, std_q) > _TINY_STD
+    scale = valid / std_p.clamp(min=_TINY_STD)
+    d, e = mean_gap * scale, std_gap * scale
+    log_rho = torch.log1p(e)
+    a = e * (e + 2)
+    d2 = d.square()
+    rho2 = a + 1
+    torch.addcdiv(log_rho, d2 - a, rho2, value=0.5, out=kl)
+    disc = torch.addcmul(d2, a, log_rho, value=2)
+    pivot = d + torch.copysign(torch.sqrt(rho2 * disc), d)
+    # Crossings in p's standard units (row 0) and in q's (row 1), over sqrt 2.
+    t = torch.stack([pivot / -a, torch.add(disc, log_rho, alpha=2) / pivot])
+    z = torch.stack([t, (t - d) / (e + 1)]) * _SQRT_HALF
+    # erf = 2 CDF - 1, so half the difference of erfs is the CDFs' difference.
+    cdf_gaps = torch.sub(*torch.special.erf(z).unbind())
     # NaN only for identical densities (pivot = 0): they overlap fully.
-    gaps = (erf[:, 1] - erf[:, 0]).abs().sum(0)
-    overlap = torch.sub(1, gaps, alpha=0.5).nan_to_num(1.0).clamp(0.0, 1.0)
-    return torch.where(valid, kl, 0.0), torch.where(valid, overlap, 1.0)
+    total_variation = torch.sub(*cdf_gaps.unbind()).abs()
+    torch.nan_to_num(torch.rsub(total_variation, 1, alpha=0.5).clamp(min=0.0), 1.0, out=overlap)
 
 
 # --------------------------------------------------------------------------- #
 # feature memory
 # --------------------------------------------------------------------------- #
+# A unit's row of 19 features: each of its six scores followed by the mean and
+# std of that score over its group, then its agreement. Memory slots use the
+# same layout; of a remembered row only the four statistics are ever read.
+_SCORES = slice(0, 18, 3)  # mean, std of the loss; of the confidence; KL; overlap
+_STATISTICS = slice(0, 12, 3)
+_KL, _OVERLAP, _AGREES = 12, 15, 18
+
+
 class FeatureMemory:
     """Recent per-sample statistics per noisy class, turned into 19 features.
 
     A ring buffer of ``size`` slots per group, allocated on the first call on
     the data's device. Its shape never changes, so remembering and forgetting
     need no data-dependent indexing (which would synchronise with a GPU).
-    Each slot holds a unit's four statistics followed by its 0/1 membership
-    of the ``2 * n_groups`` statistics groups (noisy group, agreement); an
-    unused slot belongs to none. Group sums are then one matrix product with
-    the membership columns, for the batch and the memory at once.
+    Each slot holds a unit's four statistics, and a parallel buffer its
+    statistics group ``2 * group + agrees``; an unused slot belongs to an
+    extra group that no unit has. Group sums over the batch and the memory at
+    once are then a product with the 0/1 membership matrix, and a row's
+    group statistics an ``index_select``.
 
     Parameters
     ----------
@@ -96,12 +118,15 @@ class FeatureMemory:
         self.rows = None
 
     def _allocate(self, like):
+        n_slots, device = self.n_groups * self.size, like.device
         # One spare slot at the end takes the rows that do not fit; it is
         # never read.
-        self.rows = like.new_zeros(self.n_groups * self.size + 1, 4 + 2 * self.n_groups)
-        self.group_ids = torch.arange(2 * self.n_groups, device=like.device)
+        self.rows = like.new_zeros(n_slots + 1, N_FEATURES)
+        self.row_groups = torch.full((n_slots + 1,), 2 * self.n_groups, device=device)
+        self.stat_groups = torch.arange(2 * self.n_groups + 1, device=device)[:, None]
+        self.groups = torch.arange(self.n_groups, device=device)
         # Slot of each group's newest row, so the next one goes one further.
-        self.tail = torch.full((self.n_groups,), self.size - 1, device=like.device)
+        self.tail = torch.full((self.n_groups,), self.size - 1, device=device)
 
     def featurize(self, loss, confidence, correct, groups):
         """Features of the current units; the units are then remembered.
@@ -117,40 +142,60 @@ class FeatureMemory:
         -------
         features : Tensor of shape (n_units, 19)
         """
-        n_passes, n = loss.shape
         if self.rows is None:
             self._allocate(loss)
-        std, mean = torch.std_mean(torch.stack([loss, confidence], 2), dim=0)
-        # The majority of passes predict the label; an exact tie defers to pass 1.
-        agrees = 2 * correct.sum(0) + correct[0] > n_passes
-        # Columns: mean, std of the loss; of the confidence; group membership.
-        batch = torch.cat([torch.stack([mean, std], 2).view(n, 4),
-                           (2 * groups + agrees)[:, None] == self.group_ids], 1)
-        rows = torch.cat([batch, self.rows[:-1]])
-        values, members = rows[:, :4], rows[:, 4:]
-        counts = members.sum(0)
-        average = members.T / counts.clamp(min=1)[:, None]
-        # Each row's group mean of the mean and of the std of the loss: the
-        # reference normal its KL divergence and overlap are measured against.
-        centre = members @ (average @ values[:, :2])
-        kl, overlap = gaussian_kl_overlap(values[:, 0], values[:, 1], centre[:, 0], centre[:, 1])
-        scores = torch.cat([values, torch.stack([kl, overlap], 1)], 1)
-        group_mean = average @ scores
-        # Unbiased std; a group of one row has spread 0 and gets 1e-8.
-        spread = average @ (scores - members @ group_mean).square()
-        unbiased = counts / (counts - 1).clamp(min=1)
-        group_std = (spread * unbiased[:, None]).sqrt().clamp(min=_TINY_STD)
-        moments = members[:n] @ torch.cat([group_mean, group_std], 1)
-        features = torch.stack([scores[:n], moments[:, :6], moments[:, 6:]], 2).view(n, 18)
-        self._remember(batch, groups)
-        return torch.cat([features, agrees[:, None]], 1)
+        n = loss.shape[1]
+        # The batch's rows, then the memory's: one table, filled in place.
+        table = loss.new_empty(n + len(self.rows) - 1, N_FEATURES)
+        table[n:] = self.rows[:-1]
+        batch = table[:n]
+        batch_groups = self._fill_batch(batch, loss, confidence, correct, groups)
+        self._fill_scores(table, torch.cat([batch_groups, self.row_groups[:-1]]), n)
+        self._remember(batch, batch_groups, groups)
+        return batch
 
-    def _remember(self, batch, groups):
+    @staticmethod
+    def _fill_batch(rows, loss, confidence, correct, groups):
+        """Write the batch's statistics and agreement; return its statistics groups."""
+        n_passes, n = loss.shape
+        std, mean = torch.std_mean(torch.stack([loss, confidence], 2), dim=0)
+        torch.stack([mean, std], 2, out=rows[:, _STATISTICS].view(n, 2, 2))
+        # The majority of passes predict the label; an exact tie defers to pass 1.
+        agrees = torch.add(correct[0], correct.sum(0), alpha=2) > n_passes
+        rows.select(1, _AGREES).copy_(agrees)
+        return torch.add(agrees, groups, alpha=2)
+
+    def _fill_scores(self, table, stat_groups, n):
+        """Write every row's KL and overlap, and the batch's group means and stds."""
+        members = torch.eq(stat_groups, self.stat_groups,
+                           out=table.new_empty(len(self.stat_groups), len(table)))
+        counts = members.sum(1, keepdim=True)
+        inverse_counts = counts.clamp(min=1).reciprocal()
+        statistics = table[:, _STATISTICS]
+        # Each row's group means of the four statistics; those of the mean and
+        # the std of the loss give the reference normal its KL divergence and
+        # overlap are measured against.
+        centre = (members @ statistics * inverse_counts).index_select(0, stat_groups)
+        mean_gap, std_gap, _, _ = (centre - statistics).unbind(1)
+        columns = table.unbind(1)
+        _kl_overlap(mean_gap, std_gap, columns[3], centre.select(1, 1),
+                    columns[_KL], columns[_OVERLAP])
+        scores = table[:, _SCORES]
+        mean = members @ scores * inverse_counts
+        # Unbiased std; a group of one row has spread 0 and gets 1e-8.
+        spread = members @ (scores - mean.index_select(0, stat_groups)).square()
+        std = (spread / (counts - 1).clamp(min=1)).sqrt().clamp(min=_TINY_STD)
+        torch.index_select(torch.stack([mean, std], 2), 0, stat_groups[:n],
+                           out=table[:n, :_AGREES].view(n, 6, 3)[:, :, 1:])
+
+    def _remember(self, rows, stat_groups, groups):
         # A unit's rank among this batch's units of its group picks its slot
         # after the group's newest; units beyond ``size`` go to the spare slot.
-        in_group = batch[:, 4:].view(len(batch), self.n_groups, 2).sum(2)
-        seen = in_group.cumsum(0)
-        rank = (seen * in_group).sum(1).long()
-        slot = torch.add((self.tail[groups] + rank) % self.size, groups, alpha=self.size)
-        self.rows[torch.where(rank <= self.size, slot, len(self.rows) - 1)] = batch
-        self.tail = (self.tail + seen[-1].long()) % self.size
+        seen = (groups[:, None] == self.groups).cumsum(0)
+        rank = seen.gather(1, groups[:, None]).view(-1)
+        slot = torch.add((self.tail.index_select(0, groups) + rank) % self.size,
+                         groups, alpha=self.size)
+        slot.masked_fill_(rank > self.size, len(self.rows) - 1)
+        self.rows.index_copy_(0, slot, rows)
+        self.row_groups.index_copy_(0, slot, stat_groups)
+        self.tail = (self.tail + seen[-1]) % self.size
