@@ -35,16 +35,17 @@ class _Groups:
         # groups) 0/1, or None when ``average`` is a (rows, rows) matrix or a
         # single row that broadcasts over the rows.
         self.average_matrix, self.members, self.n_rows = average, members, n_rows
+        self.dense = members is None and average.shape[0] == average.shape[1] != 1
         # A tensor, so that ``var + eps`` folds into the averaging product.
         self.eps = average.new_full((1,), _BN_EPS)
 
     @classmethod
     def from_ids(cls, bn_ids, n_bn, dtype):
         """Groups from the group id of each unit."""
-        if len(bn_ids) <= _MAX_UNITS_DENSE_AVERAGE:
+        if bn_ids.shape[0] <= _MAX_UNITS_DENSE_AVERAGE:
             # Row i of ``same`` averages over the rows of i's group; no group
             # count needed, so no host sync even without ``n_bn``.
-            same = (bn_ids[:, None] == bn_ids[None, :]).to(dtype)
+            same = (bn_ids.view(-1, 1) == bn_ids).to(dtype)
             return cls(same / same.sum(1, keepdim=True))
         if n_bn is None:
             n_bn = int(bn_ids.max()) + 1 if bn_ids.numel() else 1
@@ -74,7 +75,7 @@ class _Groups:
         """``H`` minus its group means, in as few operations as the layout allows."""
         if self.members is not None:
             return torch.addmm(H, self.members, self.average(H), alpha=-1)
-        if len(self.average_matrix) == len(H):  # a (rows, rows) averaging matrix
+        if self.dense:  # a (rows, rows) averaging matrix
             return torch.addmm(H, self.average_matrix, H, alpha=-1)
         return H - self.average(H)  # one row of column means, broadcast
 
@@ -140,17 +141,22 @@ class _Rescale(torch.autograd.Function):
         out = centred * scale_out
         # The first of a two-way softmax is a sigmoid of the difference.
         weights = torch.sigmoid((groups.units(out, n_units) * select).sum(1))
+        # Intermediates, made here without a graph, can live on ctx (saving
+        # them as tensors only adds version checks); the input and the output
+        # are saved as such (an output on ctx would be a reference cycle).
         ctx.groups = groups
-        ctx.save_for_backward(centred_features, hidden_weight, hidden, scale_hidden, relu,
-                              blocks, out, scale_out, select, weights)
+        ctx.intermediates = (centred_features, hidden, scale_hidden, relu, blocks, out,
+                             scale_out, select)
+        ctx.save_for_backward(hidden_weight, weights)
         return weights
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        (centred_features, hidden_weight, hidden, scale_hidden, relu, blocks,
-         out, scale_out, select, weights) = ctx.saved_tensors
-        groups, (n_units, n_features) = ctx.groups, centred_features.shape
+        (centred_features, hidden, scale_hidden, relu, blocks, out, scale_out,
+         select) = ctx.intermediates
+        groups, (hidden_weight, weights) = ctx.groups, ctx.saved_tensors
+        n_units, n_features = centred_features.shape
         n_nets, width = hidden_weight.shape[1:]
         grad_diff = grad * torch.addcmul(weights, weights, weights, value=-1)
         grad_out = groups.view(select * grad_diff[:, None])
