@@ -174,7 +174,10 @@ class MLPNetwork(nn.Module):
     hidden_layer_sizes : tuple of int, default=(128, 128)
         Widths of the hidden layers; ``()`` gives a linear model.
     dropout : float, default=0.0
-        Dropout probability after each hidden activation.
+        Dropout probability after each hidden activation. On the CPU it is
+        rounded to a multiple of 1/65536, and kept activations are scaled by
+        one over the rounded keep probability, so the expected output is
+        unchanged.
 
     Examples
     --------
