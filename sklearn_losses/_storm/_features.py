@@ -65,15 +65,17 @@ def _kl_overlap(mean_gap, std_gap, std_p, std_q, kl, overlap):
     scale = valid / std_p.clamp(min=_TINY_STD)
     d, e = mean_gap * scale, std_gap * scale
     log_rho = torch.log1p(e)
-    a = e * (e + 2)
-    d2 = d.square()
+    rho = e + 1
+    a = torch.addcmul(e, e, rho)
+    d2 = d * d
     rho2 = a + 1
     torch.addcdiv(log_rho, d2 - a, rho2, value=0.5, out=kl)
     disc = torch.addcmul(d2, a, log_rho, value=2)
     pivot = d + torch.copysign(torch.sqrt(rho2 * disc), d)
-    # Crossings in p's standard units (row 0) and in q's (row 1), over sqrt 2.
+    # The two crossings in p's standard units; then in p's (row 0) and in
+    # q's (row 1), over sqrt 2.
     t = torch.stack([pivot / -a, torch.add(disc, log_rho, alpha=2) / pivot])
-    z = torch.stack([t, (t - d) / (e + 1)]) * _SQRT_HALF
+    z = torch.stack([t, (t - d) / rho]) * _SQRT_HALF
     # erf = 2 CDF - 1, so half the difference of erfs is the CDFs' difference.
     cdf_gaps = torch.sub(*torch.special.erf(z).unbind())
     # NaN only for identical densities (pivot = 0): they overlap fully.
@@ -84,20 +86,24 @@ def _kl_overlap(mean_gap, std_gap, std_p, std_q, kl, overlap):
 # --------------------------------------------------------------------------- #
 # feature memory
 # --------------------------------------------------------------------------- #
-# A unit's row of 19 features: each of its six scores followed by the mean and
-# std of that score over its group, then its agreement. Memory slots use the
-# same layout; of a remembered row only the four statistics are ever read.
-_SCORES = slice(0, 18, 3)  # mean, std of the loss; of the confidence; KL; overlap
-_STATISTICS = slice(0, 12, 3)
-_KL, _OVERLAP, _AGREES = 12, 15, 18
+# Columns of the working table, one row per unit: the six scores (mean, std of
+# the loss; of the confidence; KL; overlap), their group means, their group
+# stds, then agreement. Memory slots use the same layout; of a remembered row
+# only the four statistics are ever read. Keeping each kind together lets the
+# group sums read the table in place; one column gather at the end gives the
+# features' order, each score followed by its group mean and std.
+_N_SCORES = 6
+_KL, _OVERLAP, _AGREES = 4, 5, 18
+_FEATURE_ORDER = [column for k in range(_N_SCORES) for column in (k, k + 6, k + 12)] + [_AGREES]
 
 
 class FeatureMemory:
     """Recent per-sample statistics per noisy class, turned into 19 features.
 
     A ring buffer of ``size`` slots per group, allocated on the first call on
-    the data's device. Its shape never changes, so remembering and forgetting
-    need no data-dependent indexing (which would synchronise with a GPU).
+    the data's device (in inference mode, like all the work here). Its shape
+    never changes, so remembering and forgetting need no data-dependent
+    indexing (which would synchronise with a GPU).
     Each slot holds a unit's four statistics, and a parallel buffer its
     statistics group ``2 * group + agrees``; an unused slot belongs to an
     extra group that no unit has. Group sums over the batch and the memory at
@@ -117,16 +123,32 @@ class FeatureMemory:
         self.size = size
         self.rows = None
 
-    def _allocate(self, like):
-        n_slots, device = self.n_groups * self.size, like.device
-        # One spare slot at the end takes the rows that do not fit; it is
-        # never read.
-        self.rows = like.new_zeros(n_slots + 1, N_FEATURES)
-        self.row_groups = torch.full((n_slots + 1,), 2 * self.n_groups, device=device)
+    def _allocate(self, like, n):
+        """Allocate (or enlarge for ``n`` units) the table of batch and memory rows.
+
+        Rows ``[capacity - n, capacity)`` take the batch and are followed by
+        the memory's ``n_groups * size`` slots and one spare slot, which takes
+        the units that do not fit and is never read. So the batch and the
+        memory form one table without copying, and remembering copies between
+        disjoint row ranges of one buffer.
+        """
+        n_slots, device, first = self.n_groups * self.size, like.device, self.rows is None
+        table = like.new_zeros(n + n_slots + 1, N_FEATURES)
+        table_groups = torch.full((n + n_slots + 1,), 2 * self.n_groups, device=device)
+        if not first:
+            table[n:], table_groups[n:] = self.rows, self.row_groups
+        self.capacity, self.table, self.table_groups = n, table, table_groups
+        self.rows, self.row_groups = table[n:], table_groups[n:]
+        if not first:
+            return
         self.stat_groups = torch.arange(2 * self.n_groups + 1, device=device)[:, None]
+        # A statistics group's agreement, the last feature of its units.
+        self.agreement = (self.stat_groups % 2).to(like.dtype)
         self.groups = torch.arange(self.n_groups, device=device)
-        # Slot of each group's newest row, so the next one goes one further.
-        self.tail = torch.full((self.n_groups,), self.size - 1, device=device)
+        self.feature_order = torch.tensor(_FEATURE_ORDER, device=device)
+        # Slot of each group's newest row (modulo ``size``), so the next one
+        # goes one further.
+        self.newest = torch.full((self.n_groups,), self.size - 1, device=device)
 
     def featurize(self, loss, confidence, correct, groups):
         """Features of the current units; the units are then remembered.
@@ -142,60 +164,67 @@ class FeatureMemory:
         -------
         features : Tensor of shape (n_units, 19)
         """
-        if self.rows is None:
-            self._allocate(loss)
+        # Inference mode skips autograd's bookkeeping, about 15% of the cost
+        # of these small operations. The memory only ever lives in it; the
+        # features leave it as a copy (in their order), which autograd may
+        # save for backward.
+        with torch.inference_mode():
+            features = self._featurize(loss, confidence, correct, groups)
+        return features.index_select(1, self.feature_order)
+
+    def _featurize(self, loss, confidence, correct, groups):
         n = loss.shape[1]
-        # The batch's rows, then the memory's: one table, filled in place.
-        table = loss.new_empty(n + len(self.rows) - 1, N_FEATURES)
-        table[n:] = self.rows[:-1]
-        batch = table[:n]
-        batch_groups = self._fill_batch(batch, loss, confidence, correct, groups)
-        self._fill_scores(table, torch.cat([batch_groups, self.row_groups[:-1]]), n)
-        self._remember(batch, batch_groups, groups)
-        return batch
+        if self.rows is None or n > self.capacity:
+            self._allocate(loss, n)
+        units = slice(self.capacity - n, -1)
+        table, stat_groups = self.table[units], self.table_groups[units]
+        self._fill_batch(table[:n], stat_groups[:n], loss, confidence, correct, groups)
+        self._fill_scores(table, stat_groups, n)
+        self._remember(table[:n], stat_groups[:n], groups)
+        return table[:n]
 
     @staticmethod
-    def _fill_batch(rows, loss, confidence, correct, groups):
-        """Write the batch's statistics and agreement; return its statistics groups."""
+    def _fill_batch(rows, stat_groups, loss, confidence, correct, groups):
+        """Write the batch's statistics and statistics groups (agreement in the parity)."""
         n_passes, n = loss.shape
         std, mean = torch.std_mean(torch.stack([loss, confidence], 2), dim=0)
-        torch.stack([mean, std], 2, out=rows[:, _STATISTICS].view(n, 2, 2))
+        torch.stack([mean, std], 2, out=rows[:, :4].view(n, 2, 2))
         # The majority of passes predict the label; an exact tie defers to pass 1.
         agrees = torch.add(correct[0], correct.sum(0), alpha=2) > n_passes
-        rows.select(1, _AGREES).copy_(agrees)
-        return torch.add(agrees, groups, alpha=2)
+        torch.add(agrees, groups, alpha=2, out=stat_groups)
 
     def _fill_scores(self, table, stat_groups, n):
-        """Write every row's KL and overlap, and the batch's group means and stds."""
+        """Write every row's KL and overlap, and the batch's group means, stds, agreement."""
         members = torch.eq(stat_groups, self.stat_groups,
                            out=table.new_empty(len(self.stat_groups), len(table)))
         counts = members.sum(1, keepdim=True)
         inverse_counts = counts.clamp(min=1).reciprocal()
-        statistics = table[:, _STATISTICS]
-        # Each row's group means of the four statistics; those of the mean and
-        # the std of the loss give the reference normal its KL divergence and
-        # overlap are measured against.
-        centre = (members @ statistics * inverse_counts).index_select(0, stat_groups)
-        mean_gap, std_gap, _, _ = (centre - statistics).unbind(1)
-        columns = table.unbind(1)
-        _kl_overlap(mean_gap, std_gap, columns[3], centre.select(1, 1),
-                    columns[_KL], columns[_OVERLAP])
-        scores = table[:, _SCORES]
+        # Each row's group mean of the mean and of the std of the loss: the
+        # reference normal its KL divergence and overlap are measured against.
+        loss_statistics = table[:, :2]
+        centre = (members @ loss_statistics * inverse_counts).index_select(0, stat_groups)
+        mean_gap, std_gap = (centre - loss_statistics).unbind(1)
+        _kl_overlap(mean_gap, std_gap, table.select(1, 1), centre.select(1, 1),
+                    table.select(1, _KL), table.select(1, _OVERLAP))
+        scores = table[:, :_N_SCORES]
         mean = members @ scores * inverse_counts
+        deviation = scores - mean.index_select(0, stat_groups)
         # Unbiased std; a group of one row has spread 0 and gets 1e-8.
-        spread = members @ (scores - mean.index_select(0, stat_groups)).square()
+        spread = members @ (deviation * deviation)
         std = (spread / (counts - 1).clamp(min=1)).sqrt().clamp(min=_TINY_STD)
-        torch.index_select(torch.stack([mean, std], 2), 0, stat_groups[:n],
-                           out=table[:n, :_AGREES].view(n, 6, 3)[:, :, 1:])
+        torch.index_select(torch.cat([mean, std, self.agreement], 1), 0, stat_groups[:n],
+                           out=table[:n, _N_SCORES:])
 
     def _remember(self, rows, stat_groups, groups):
         # A unit's rank among this batch's units of its group picks its slot
         # after the group's newest; units beyond ``size`` go to the spare slot.
-        seen = (groups[:, None] == self.groups).cumsum(0)
-        rank = seen.gather(1, groups[:, None]).view(-1)
-        slot = torch.add((self.tail.index_select(0, groups) + rank) % self.size,
+        column = groups[:, None]
+        seen = (column == self.groups).cumsum(0)
+        rank = seen.gather(1, column).view(-1)
+        slot = torch.add((self.newest.index_select(0, groups) + rank) % self.size,
                          groups, alpha=self.size)
         slot.masked_fill_(rank > self.size, len(self.rows) - 1)
         self.rows.index_copy_(0, slot, rows)
         self.row_groups.index_copy_(0, slot, stat_groups)
-        self.tail = (self.tail + seen[-1]) % self.size
+        # Counted without wrapping: the slot above takes it modulo ``size``.
+        self.newest += seen[-1]
