@@ -533,7 +533,8 @@ class StormNet(TorchNet):
             with self.parameter_slots_.replaced(params):
                 logits, extra = self._run_passes(X, look_ahead=True)
         with torch.no_grad():
-            all_logits = torch.cat([logits.detach(), extra])
+            # No graph is recorded here, so nothing needs detaching.
+            all_logits = torch.cat([logits, extra])
             all_target = _tile(target, self.n_forward_passes)
             losses = self.criterion_.unit_losses(all_logits, all_target)
             confidence, correct = self.criterion_.unit_agreement(all_logits, all_target)
@@ -577,7 +578,7 @@ class StormNet(TorchNet):
         with torch.no_grad():
             # The head's first dropout reads the copies through a broadcast
             # view (no copy) and draws a mask of the tiled shape.
-            copies = hidden.detach().expand(self.n_forward_passes - 1, *hidden.shape)
+            copies = hidden.expand(self.n_forward_passes - 1, *hidden.shape)
             extra = head(copies).flatten(0, 1)
         return logits, extra
 
