@@ -189,8 +189,13 @@ class FeatureMemory:
         n_passes, n = loss.shape
         std, mean = torch.std_mean(torch.stack([loss, confidence], 2), dim=0)
         torch.stack([mean, std], 2, out=rows[:, :4].view(n, 2, 2))
-        # The majority of passes predict the label; an exact tie defers to pass 1.
-        agrees = torch.add(correct[0], correct.sum(0), alpha=2) > n_passes
+        # The majority of passes predict the label. An exact tie, possible
+        # only with an even number of passes, defers to pass 1: counting each
+        # vote twice and pass 1's once more breaks it.
+        if n_passes % 2:
+            agrees = correct.sum(0) > n_passes // 2
+        else:
+            agrees = torch.add(correct[0], correct.sum(0), alpha=2) > n_passes
         torch.add(agrees, groups, alpha=2, out=stat_groups)
 
     def _fill_scores(self, table, stat_groups, n):
@@ -223,7 +228,8 @@ class FeatureMemory:
         rank = seen.gather(1, column).view(-1)
         slot = torch.add((self.newest.index_select(0, groups) + rank) % self.size,
                          groups, alpha=self.size)
-        slot.masked_fill_(rank > self.size, len(self.rows) - 1)
+        if len(groups) > self.size:  # else no group can overflow
+            slot.masked_fill_(rank > self.size, len(self.rows) - 1)
         self.rows.index_copy_(0, slot, rows)
         self.row_groups.index_copy_(0, slot, stat_groups)
         # Counted without wrapping: the slot above takes it modulo ``size``.
