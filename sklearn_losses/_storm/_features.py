@@ -178,10 +178,11 @@ class FeatureMemory:
             self._allocate(loss, n)
         units = slice(self.capacity - n, -1)
         table, stat_groups = self.table[units], self.table_groups[units]
-        self._fill_batch(table[:n], stat_groups[:n], loss, confidence, correct, groups)
-        self._fill_scores(table, stat_groups, n)
-        self._remember(table[:n], stat_groups[:n], groups)
-        return table[:n]
+        batch, batch_groups = table[:n], stat_groups[:n]
+        self._fill_batch(batch, batch_groups, loss, confidence, correct, groups)
+        self._fill_scores(table, stat_groups, batch, batch_groups)
+        self._remember(batch, batch_groups, groups)
+        return batch
 
     @staticmethod
     def _fill_batch(rows, stat_groups, loss, confidence, correct, groups):
@@ -198,27 +199,27 @@ class FeatureMemory:
             agrees = torch.add(correct[0], correct.sum(0), alpha=2) > n_passes
         torch.add(agrees, groups, alpha=2, out=stat_groups)
 
-    def _fill_scores(self, table, stat_groups, n):
+    def _fill_scores(self, table, stat_groups, batch, batch_groups):
         """Write every row's KL and overlap, and the batch's group means, stds, agreement."""
         members = torch.eq(stat_groups, self.stat_groups,
                            out=table.new_empty(len(self.stat_groups), len(table)))
         counts = members.sum(1, keepdim=True)
-        inverse_counts = counts.clamp(min=1).reciprocal()
+        averaging = members * counts.clamp(min=1).reciprocal()
         # Each row's group mean of the mean and of the std of the loss: the
         # reference normal its KL divergence and overlap are measured against.
         loss_statistics = table[:, :2]
-        centre = (members @ loss_statistics * inverse_counts).index_select(0, stat_groups)
+        centre = (averaging @ loss_statistics).index_select(0, stat_groups)
         mean_gap, std_gap = (centre - loss_statistics).unbind(1)
         _kl_overlap(mean_gap, std_gap, table.select(1, 1), centre.select(1, 1),
                     table.select(1, _KL), table.select(1, _OVERLAP))
         scores = table[:, :_N_SCORES]
-        mean = members @ scores * inverse_counts
+        mean = averaging @ scores
         deviation = scores - mean.index_select(0, stat_groups)
         # Unbiased std; a group of one row has spread 0 and gets 1e-8.
         spread = members @ (deviation * deviation)
         std = (spread / (counts - 1).clamp(min=1)).sqrt().clamp(min=_TINY_STD)
-        torch.index_select(torch.cat([mean, std, self.agreement], 1), 0, stat_groups[:n],
-                           out=table[:n, _N_SCORES:])
+        torch.index_select(torch.cat([mean, std, self.agreement], 1), 0, batch_groups,
+                           out=batch[:, _N_SCORES:])
 
     def _remember(self, rows, stat_groups, groups):
         # A unit's rank among this batch's units of its group picks its slot
