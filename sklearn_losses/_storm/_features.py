@@ -204,16 +204,16 @@ class FeatureMemory:
         members = torch.eq(stat_groups, self.stat_groups,
                            out=table.new_empty(len(self.stat_groups), len(table)))
         counts = members.sum(1, keepdim=True)
-        averaging = members * counts.clamp(min=1).reciprocal()
+        inverse_counts = counts.clamp(min=1).reciprocal()
         # Each row's group mean of the mean and of the std of the loss: the
         # reference normal its KL divergence and overlap are measured against.
         loss_statistics = table[:, :2]
-        centre = (averaging @ loss_statistics).index_select(0, stat_groups)
+        centre = (members @ loss_statistics * inverse_counts).index_select(0, stat_groups)
         mean_gap, std_gap = (centre - loss_statistics).unbind(1)
         _kl_overlap(mean_gap, std_gap, table.select(1, 1), centre.select(1, 1),
                     table.select(1, _KL), table.select(1, _OVERLAP))
         scores = table[:, :_N_SCORES]
-        mean = averaging @ scores
+        mean = members @ scores * inverse_counts
         deviation = scores - mean.index_select(0, stat_groups)
         # Unbiased std; a group of one row has spread 0 and gets 1e-8.
         spread = members @ (deviation * deviation)
