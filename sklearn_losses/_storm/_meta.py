@@ -346,7 +346,8 @@ class StormNet(TorchNet):
         # re-evaluated after its update) and the persistent optimizer.
         for p, g in zip(self.parameter_slots_.params, step["grads"]):
             p.grad = g.contiguous()
-        self.epoch_weights_[yi["idx"]] = step["weights"]
+        # index_copy_ skips the parsing of an indexing assignment.
+        self.epoch_weights_.index_copy_(0, yi["idx"], step["weights"])
         return {"loss": step["inner"], "y_pred": step["logits"]}
 
     def weighted_gradients(self, X, Y):
