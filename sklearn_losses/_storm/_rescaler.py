@@ -159,12 +159,14 @@ class _Rescale(torch.autograd.Function):
         groups, (hidden_weight, weights) = ctx.groups, ctx.saved_tensors
         n_units, n_features = centred_features.shape
         n_nets, width = hidden_weight.shape[1:]
+        # sigmoid' = w (1 - w); each unit's gradient goes to its own net's h0 - h1.
         grad_diff = grad * torch.addcmul(weights, weights, weights, value=-1)
         grad_out = groups.view(select * grad_diff[:, None])
         grad_out = groups.units(_normalize_backward(grad_out, out, scale_out, groups), n_units)
         # Each net's output layer sees only its own block of the hidden units.
         grad_blocks = (relu.T @ grad_out).view(n_nets, width, 2, n_nets)
         grad_out_weight = grad_blocks.diagonal(0, 0, 3).permute(2, 0, 1)
+        # ReLU's gradient (autograd's own op: one operation, not a mask and a product).
         grad_hidden = torch.ops.aten.threshold_backward(
             groups.view(grad_out @ blocks.T), hidden, 0)
         # The weights' gradient is X^T dH with dH the batch norm's gradient.
