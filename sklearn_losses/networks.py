@@ -1,7 +1,7 @@
 """Torch ``nn.Module`` networks used by the estimators, usable on their own."""
 
-from ._engine._network import MLPNetwork
+from ._engine._network import Dropout, MLPNetwork
 from ._hybrid._network import MultiLabelMLP, StackedViewBiLSTM
 from ._storm._rescaler import LossRescalerNetwork
 
-__all__ = ["LossRescalerNetwork", "MLPNetwork", "MultiLabelMLP", "StackedViewBiLSTM"]
+__all__ = ["Dropout", "LossRescalerNetwork", "MLPNetwork", "MultiLabelMLP", "StackedViewBiLSTM"]

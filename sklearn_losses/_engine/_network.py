@@ -85,6 +85,17 @@ class Dropout(nn.Dropout):
         Probability of an element to be zeroed.
     inplace : bool, default=False
         Multiply the input in place.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_losses.networks import Dropout
+    >>> _ = torch.manual_seed(0)
+    >>> out = Dropout(0.25)(torch.ones(10_000))
+    >>> sorted(torch.unique(out).tolist())  # dropped, or kept and scaled by 1 / 0.75
+    [0.0, 1.3333333730697632]
+    >>> round(float((out == 0).float().mean()), 2)
+    0.25
     """
 
     def forward(self, input):  # noqa: A002 - torch's name for the argument
