@@ -53,12 +53,13 @@ from _common import (
 from joblib import Parallel, delayed
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, f1_score, precision_recall_curve
+from sklearn.metrics import average_precision_score, f1_score
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_losses import HybridLossMultiLabelClassifier
+from sklearn_losses._engine import f1_optimal_thresholds  # as threshold="tune" does
 from sklearn_losses.datasets import load_goemotions
 from sklearn_losses.text import SentenceEmbedder, make_text_views
 
@@ -119,16 +120,6 @@ def sparse_tfidf(train, *others, max_features=None):
     return blocks
 
 
-def f1_thresholds(Y, proba):
-    """Per-label threshold that maximises F1 on (Y, proba)."""
-    thresholds = np.full(Y.shape[1], 0.5)
-    for j in range(Y.shape[1]):
-        precision, recall, cut = precision_recall_curve(Y[:, j], proba[:, j])
-        f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-        thresholds[j] = cut[np.argmax(f1[:-1])]
-    return thresholds
-
-
 def logreg(C, solver="liblinear"):
     # liblinear for the wide sparse TF-IDF, lbfgs for the dense views (much faster there).
     return OneVsRestClassifier(
@@ -180,7 +171,7 @@ def linear_rows(train, dev, test, grid):
         S_train, S_dev, S_test = sparse_tfidf(train.data, dev.data, test.data)
         C, lr = tuned_logreg(S_train, train.target, S_dev, dev.target, grid)
         proba = lr.predict_proba(S_test)
-        cut = f1_thresholds(dev.target, lr.predict_proba(S_dev))
+        cut = f1_optimal_thresholds(dev.target, lr.predict_proba(S_dev))
         return [
             (f"TF-IDF (sparse) + LogReg(C={C}, balanced)",
              scores(test.target, lr.predict(S_test), proba), None),

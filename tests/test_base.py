@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.exceptions import NotFittedError
+from sklearn.metrics import f1_score
 from torch import nn
 
 from sklearn_losses._engine import (
@@ -22,6 +23,7 @@ from sklearn_losses._engine import (
     check_binary_indicator,
     draw_seed,
     encode_targets,
+    f1_optimal_thresholds,
     positive_counts,
     resolve_device,
     seeded_torch,
@@ -556,3 +558,14 @@ def test_fused_optimizers_are_asked_for_only_where_the_class_takes_them():
     assert _accepts(torch.optim.AdamW, "fused")
     assert not _accepts(torch.optim.RMSprop, "fused")
     assert not _accepts(len, "fused")
+
+
+def test_f1_optimal_thresholds_match_a_search_over_every_cut():
+    rng = np.random.default_rng(0)
+    Y = (rng.random((60, 4)) < [0.1, 0.3, 0.5, 0.0]).astype(int)
+    proba = np.clip(0.3 * Y + rng.random((60, 4)) * 0.7, 0, 1)
+    thresholds = f1_optimal_thresholds(Y, proba)
+    for j in range(3):
+        best = max(f1_score(Y[:, j], proba[:, j] >= cut) for cut in np.unique(proba[:, j]))
+        assert f1_score(Y[:, j], proba[:, j] >= thresholds[j]) == pytest.approx(best)
+    assert thresholds[3] == 0.5  # never positive: the default stays

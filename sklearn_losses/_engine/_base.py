@@ -20,7 +20,6 @@ import skorch
 import torch
 from scipy.special import expit, log_expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.metrics import precision_recall_curve
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -33,7 +32,7 @@ from sklearn.utils.validation import (
 from ._data import BatchIterator, DeviceDataset, StratifiedValidationSplit, dense_rows
 from ._device import draw_seed, resolve_device, resolve_n_threads, seeded_torch, torch_threads
 from ._net import EarlyStopping, TorchNet
-from ._targets import check_thresholds, encode_targets, labels_from_proba
+from ._targets import check_thresholds, encode_targets, f1_optimal_thresholds, labels_from_proba
 
 __all__ = [
     "HasMethods",
@@ -367,11 +366,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         proba = self._proba_from_logits(self._forward(X[rows]))
         # The held-out rows' labels, dense like their probabilities.
         Y = Y[rows].toarray() if sp.issparse(Y) else Y[rows]
-        for j in np.flatnonzero(Y.sum(axis=0) > 0):
-            precision, recall, cuts = precision_recall_curve(Y[:, j], proba[:, j])
-            f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-            # The last (precision, recall) pair has no threshold.
-            self.thresholds_[j] = float(np.clip(cuts[np.argmax(f1[:-1])], 1e-6, 1 - 1e-6))
+        self.thresholds_ = f1_optimal_thresholds(Y, proba)
 
     def _callbacks(self, monitor):
         stopping = EarlyStopping(monitor, self.n_iter_no_change, self.tol, self.early_stopping)

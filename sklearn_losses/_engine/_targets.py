@@ -3,6 +3,7 @@
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.metrics import precision_recall_curve
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import type_of_target
 
@@ -13,6 +14,7 @@ __all__ = [
     "check_thresholds",
     "labels_from_proba",
     "encode_targets",
+    "f1_optimal_thresholds",
     "is_class_label_column",
     "never_positive_error",
     "positive_counts",
@@ -300,6 +302,30 @@ def check_thresholds(threshold, n_labels):
     if not ((thresholds > 0) & (thresholds < 1)).all():
         raise ValueError("threshold values must lie strictly between 0 and 1.")
     return thresholds.copy()
+
+
+def f1_optimal_thresholds(Y, proba):
+    """Per-label probability thresholds that maximise F1 on ``(Y, proba)``.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (n_samples, n_labels)
+        0/1 labels (dense).
+    proba : ndarray of shape (n_samples, n_labels)
+        Predicted probabilities of the positive class.
+
+    Returns
+    -------
+    thresholds : ndarray of shape (n_labels,)
+        In ``[1e-6, 1 - 1e-6]``; a label without a positive in ``Y`` keeps 0.5.
+    """
+    thresholds = np.full(Y.shape[1], 0.5)
+    for j in np.flatnonzero(Y.sum(axis=0) > 0):
+        precision, recall, cuts = precision_recall_curve(Y[:, j], proba[:, j])
+        f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+        # The last (precision, recall) pair has no threshold.
+        thresholds[j] = float(np.clip(cuts[np.argmax(f1[:-1])], 1e-6, 1 - 1e-6))
+    return thresholds
 
 
 def labels_from_proba(proba, thresholds, encoding_classes, multilabel):
