@@ -22,6 +22,7 @@ Usage::
 
 import argparse
 import platform
+import sys
 
 import numpy as np
 import skorch
@@ -117,11 +118,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="5 epochs, 2 rounds")
     add_output_argument(parser)
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs, args.repeats = 5, 2
     target = output_path("overhead", args.output, quick=args.quick)
-    command = "python benchmarks/bench_overhead.py" + (" --quick" if args.quick else "")
+    command = " ".join(["python benchmarks/bench_overhead.py", *argv])
     load_before = load_average()
     with limit_threads(1):
         rows = run(args.epochs, args.batch_size, args.seed, args.repeats)
