@@ -425,3 +425,17 @@ def test_meta_view_with_a_sparse_label_matrix_gives_the_dense_predictions(small_
     dense = HybridLossMultiLabelClassifier(**params).fit(X, Y).predict_proba(X)
     sparse = HybridLossMultiLabelClassifier(**params).fit(X, sp.csr_matrix(Y)).predict_proba(X)
     np.testing.assert_allclose(sparse, dense, atol=1e-6)
+
+
+def test_meta_view_with_a_sparse_label_matrix_and_a_splitter_object(small_multilabel):
+    # A user's splitter gets the labels dense, as for a dense Y (it raised
+    # TypeError on a sparse Y).
+    import scipy.sparse as sp
+    from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+    X, Y = small_multilabel
+    cv = MultilabelStratifiedKFold(n_splits=3, shuffle=True, random_state=0)
+    params = dict(meta_learner=KNeighborsClassifier(5), meta_cv=cv, max_epochs=5, random_state=0)
+    dense = HybridLossMultiLabelClassifier(**params).fit(X, Y).predict_proba(X)
+    sparse = HybridLossMultiLabelClassifier(**params).fit(X, sp.csr_matrix(Y)).predict_proba(X)
+    np.testing.assert_allclose(sparse, dense, atol=1e-6)

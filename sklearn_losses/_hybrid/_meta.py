@@ -26,7 +26,8 @@ def meta_targets(Y, multilabel):
 def _folds(cv, Y, seed):
     rows = np.zeros((Y.shape[0], 1))
     if not isinstance(cv, (int, np.integer)):
-        return cv.split(rows, Y)
+        # A user's splitter takes the labels as estimators do: dense.
+        return cv.split(rows, meta_targets(Y, multilabel=True))
     # Iterative stratification keeps every label's positives spread over the folds.
     splitter = MultilabelStratifiedKFold(n_splits=int(cv), shuffle=True, random_state=seed)
     return splitter.split(rows, stratification_targets(Y))
