@@ -150,6 +150,15 @@ def test_sparse_indicator_is_validated_without_densifying():
     assert sp.issparse(Y) and encoding.multilabel
 
 
+def test_sparse_indicator_with_duplicate_entries_is_checked_as_their_sum():
+    # Two stored 1s at one position are a 2 once densified, as the dense check says.
+    Y = sp.csr_matrix((np.ones(3), [0, 0, 1], [0, 2, 3]), shape=(2, 2))
+    assert not Y.has_canonical_format
+    with pytest.raises(ValueError, match="value\\(s\\) \\[2.0\\]"):
+        check_binary_indicator(Y, keep_sparse=True)
+    assert Y.nnz == 3  # the caller's matrix is left as it was
+
+
 def test_validation_subset_keeps_the_original_row_indices():
     X = np.arange(20, dtype=np.float32).reshape(10, 2)
     data = DeviceDataset(X, np.eye(10, 2), np.ones(10), "cpu")

@@ -41,7 +41,9 @@ def check_binary_indicator(Y, *, allow_unlabeled=False, name="Y", keep_sparse=Fa
     Y : ndarray or CSR matrix of shape (n_samples, n_labels), dtype float32
     """
     if sp.issparse(Y) and keep_sparse:
-        Y = sp.csr_matrix(Y)
+        Y = sp.csr_matrix(Y, copy=True)
+        # Duplicate stored entries add up when densified: check their sums.
+        Y.sum_duplicates()
         # Implicit entries are zeros, which are always valid.
         _check_indicator_values(Y.data, allow_unlabeled, name)
         return Y.astype(np.float32)
