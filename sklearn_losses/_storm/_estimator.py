@@ -340,7 +340,7 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
         predicted = self._compact_labels(X)
         if self.multilabel_:
             self._given_labels = Y.astype(np.uint8)
-            self._fit_predictions = predicted.astype(np.uint8, copy=False)
+            self._fit_predictions = predicted
         else:
             self._given_labels = self._label_binarizer.inverse_transform(Y)
             self._fit_predictions = predicted

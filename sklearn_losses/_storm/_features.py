@@ -11,17 +11,12 @@ host.
 
 import torch
 
-__all__ = ["FeatureMemory", "N_FEATURES", "gaussian_kl_overlap", "one_hot"]
+__all__ = ["FeatureMemory", "N_FEATURES", "gaussian_kl_overlap"]
 
 N_FEATURES = 19
 # Below this a standard deviation counts as zero (spec: KL is 0 when a std is 0).
 _TINY_STD = 1e-8
 _SQRT_HALF = 0.5 ** 0.5
-
-
-def one_hot(ids, n, dtype):
-    """Membership matrix of shape (len(ids), n); an id outside [0, n) gives a zero row."""
-    return (ids[:, None] == torch.arange(n, device=ids.device)).to(dtype)
 
 
 def gaussian_kl_overlap(mean_p, std_p, mean_q, std_q):

@@ -338,13 +338,13 @@ class StormNet(TorchNet):
             Xv, Yv = self._meta_batch()
             step = self.meta_gradients(X, yi["y"], Xv, Yv)
             for p, g in zip(self.rescaler_.parameters(), step["rescaler_grads"]):
-                # torch 2.13's fused Adam on the CPU reads a gradient as if it
-                # were contiguous.
-                p.grad = g.contiguous()
+                p.grad = g
         self.n_train_steps_ += 1
         # The real update uses the weights of the current rescaler (not
         # re-evaluated after its update) and the persistent optimizer.
         for p, g in zip(self.parameter_slots_.params, step["grads"]):
+            # A user module's gradient may come in any layout; torch 2.13's
+            # fused Adam on the CPU reads a gradient as if it were contiguous.
             p.grad = g.contiguous()
         # index_copy_ skips the parsing of an indexing assignment.
         self.epoch_weights_.index_copy_(0, yi["idx"], step["weights"])

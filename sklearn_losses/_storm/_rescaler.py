@@ -10,7 +10,7 @@ written with autograd took 55 and 49.
 import torch
 from torch import nn
 
-from ._features import N_FEATURES, one_hot
+from ._features import N_FEATURES
 
 __all__ = ["LossRescalerNetwork"]
 
@@ -18,6 +18,11 @@ _BN_EPS = 1e-5
 # Up to this many units a group mean is one product with a (units, units)
 # averaging matrix; beyond, two thin products through the groups are cheaper.
 _MAX_UNITS_DENSE_AVERAGE = 64
+
+
+def one_hot(ids, n, dtype):
+    """Membership matrix of shape (len(ids), n); an id outside [0, n) gives a zero row."""
+    return (ids[:, None] == torch.arange(n, device=ids.device)).to(dtype)
 
 
 class _Groups:
@@ -165,7 +170,9 @@ class _Rescale(torch.autograd.Function):
         grad_out = groups.units(_normalize_backward(grad_out, out, scale_out, groups), n_units)
         # Each net's output layer sees only its own block of the hidden units.
         grad_blocks = (relu.T @ grad_out).view(n_nets, width, 2, n_nets)
-        grad_out_weight = grad_blocks.diagonal(0, 0, 3).permute(2, 0, 1)
+        # Contiguous, as parameter gradients are (torch 2.13's fused Adam on
+        # the CPU reads a gradient as if it were).
+        grad_out_weight = grad_blocks.diagonal(0, 0, 3).permute(2, 0, 1).contiguous()
         # ReLU's gradient (autograd's own op: one operation, not a mask and a product).
         grad_hidden = torch.ops.aten.threshold_backward(
             groups.view(grad_out @ blocks.T), hidden, 0)
@@ -177,7 +184,9 @@ class _Rescale(torch.autograd.Function):
         grad_hidden_weight = centred_features.T @ groups.units(grad_centred, n_units)
         grad_features = None
         if ctx.needs_input_grad[0]:
-            grad_H = _normalize_backward(grad_hidden, hidden, scale_hidden, groups)
+            # The batch norm's full gradient: mean(dY) back in, mean(dY * Y) as above.
+            grad_H = torch.addcmul(groups.centre(grad_hidden), hidden, mean_dot,
+                                   value=-1) * scale_hidden
             grad_features = groups.units(grad_H, n_units) @ hidden_weight.view(n_features, -1).T
         return (grad_features, grad_hidden_weight.view_as(hidden_weight),
                 hidden_weight.new_zeros(n_nets, width), grad_out_weight,
@@ -255,7 +264,7 @@ class LossRescalerNetwork(nn.Module):
         else:
             bn_ids = bn_ids if bn_ids.dim() == 1 else bn_ids.reshape(-1)
             groups = _Groups.from_ids(bn_ids, n_bn, features.dtype)
-        select = _first_minus_second(net_ids, self.out_bias.shape[0], features.dtype)
+        select = _first_minus_second(net_ids, self.out_weight.shape[0], features.dtype)
         weights = _Rescale.apply(features, self.hidden_weight, self.hidden_bias,
                                  self.out_weight, self.out_bias, groups, select)
         return weights if len(shape) == 1 else weights.view(shape)
