@@ -21,7 +21,7 @@ from .._engine import (
     check_thresholds,
     encode_targets,
     labels_from_proba,
-    restores_on_error,
+    restore_on_error,
 )
 from ._enumeration import nonconformity
 from ._sets import candidate_p_values, label_set_members, p_values, set_summary
@@ -253,7 +253,6 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         return clone(estimator).fit(X, Y[:, varying])
 
     @_fit_context(prefer_skip_nested_validation=False)
-    @restores_on_error  # an interrupted refit keeps the previous model whole
     def fit(self, X, y):
         """Fit the wrapped estimator and calibrate on held-out rows.
 
@@ -271,19 +270,22 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
-        X = validate_data(self, X, accept_sparse=["csr", "csc"])
-        Y = self._encode_targets(y)
-        check_consistent_length(X, Y)
-        self.thresholds_ = check_thresholds(self.threshold, Y.shape[1])
-        proper, calibration = self._split(X.shape[0])
-        self.n_labels_ = Y.shape[1]
-        self.constant_labels_ = (
-            np.full(Y.shape[1], -1) if self._prefit() else _constant_labels(Y[proper])
-        )
-        self.estimator_ = self._fit_estimator(X[proper], Y[proper])
-        proba = self._label_proba(X[calibration])
-        self.calibration_scores_ = np.sort(nonconformity(proba, Y[calibration], self.measure))
-        self.n_calibration_ = calibration.size
+        # An interrupted refit keeps the previous model whole.
+        with restore_on_error(self):
+            X = validate_data(self, X, accept_sparse=["csr", "csc"])
+            Y = self._encode_targets(y)
+            check_consistent_length(X, Y)
+            self.thresholds_ = check_thresholds(self.threshold, Y.shape[1])
+            proper, calibration = self._split(X.shape[0])
+            self.n_labels_ = Y.shape[1]
+            self.constant_labels_ = (
+                np.full(Y.shape[1], -1) if self._prefit() else _constant_labels(Y[proper])
+            )
+            self.estimator_ = self._fit_estimator(X[proper], Y[proper])
+            proba = self._label_proba(X[calibration])
+            self.calibration_scores_ = np.sort(
+                nonconformity(proba, Y[calibration], self.measure))
+            self.n_calibration_ = calibration.size
         return self
 
     # ---- probabilities and point predictions ----------------------------- #

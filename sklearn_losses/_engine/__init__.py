@@ -15,7 +15,6 @@ from ._base import (
     as_logits,
     logits_to_proba,
     restore_on_error,
-    restores_on_error,
     validate_params,
 )
 from ._data import (
@@ -75,7 +74,6 @@ __all__ = [
     "resolve_device",
     "resolve_n_threads",
     "restore_on_error",
-    "restores_on_error",
     "seeded_torch",
     "sparse_corrcoef",
     "stratification_targets",

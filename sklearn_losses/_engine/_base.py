@@ -9,7 +9,6 @@ Everything that touches scikit-learn's private validation helpers is imported
 here, so method modules import them from the engine (STYLE.md section 2).
 """
 
-import functools
 import inspect
 import warnings
 from numbers import Integral, Real
@@ -45,7 +44,6 @@ __all__ = [
     "as_logits",
     "logits_to_proba",
     "restore_on_error",
-    "restores_on_error",
     "validate_params",
 ]
 
@@ -159,17 +157,6 @@ class restore_on_error:
             self.estimator.__dict__.clear()
             self.estimator.__dict__.update(self._saved)
         return False
-
-
-def restores_on_error(fit):
-    """Decorator form of :class:`restore_on_error` for a ``fit`` method."""
-
-    @functools.wraps(fit)
-    def wrapper(self, *args, **kwargs):
-        with restore_on_error(self):
-            return fit(self, *args, **kwargs)
-
-    return wrapper
 
 
 class TorchClassifierBase(ClassifierMixin, BaseEstimator):
@@ -365,8 +352,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
             return
         proba = self._proba_from_logits(self._forward(X[rows]))
         # The held-out rows' labels, dense like their probabilities.
-        Y = Y[rows].toarray() if sp.issparse(Y) else Y[rows]
-        self.thresholds_ = f1_optimal_thresholds(Y, proba)
+        self.thresholds_ = f1_optimal_thresholds(dense_rows(Y, rows), proba)
 
     def _callbacks(self, monitor):
         stopping = EarlyStopping(monitor, self.n_iter_no_change, self.tol, self.early_stopping)

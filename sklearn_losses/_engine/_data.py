@@ -34,12 +34,12 @@ def dense_rows(X, rows):
     -------
     block : ndarray of shape (len(rows), n_features), dtype float32
     """
+    # Indexing by row numbers copies, so the block is writable even when X
+    # is read-only (as torch needs to share it).
     block = X[rows]
     if sp.issparse(block):
         block = block.toarray()
-    block = np.asarray(block, dtype=np.float32)
-    # A slice of a read-only array is read-only too; torch must not share it.
-    return block if block.flags.writeable else block.copy()
+    return np.asarray(block, dtype=np.float32)
 
 
 class DeviceDataset(torch.utils.data.Dataset):

@@ -176,9 +176,8 @@ def _positive_weights(Y, class_weight, max_pos_weight):
 
 
 def _phi_correlation(Y):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        correlation = sparse_corrcoef(Y)
-    correlation = np.atleast_2d(np.nan_to_num(correlation, nan=0.0))
+    # A constant label's correlations are NaN: it correlates with nothing.
+    correlation = np.nan_to_num(sparse_corrcoef(Y), nan=0.0)
     np.fill_diagonal(correlation, 1.0)
     return correlation
 

@@ -275,12 +275,13 @@ class PUMultiLabelClassifier(TorchClassifierBase):
         # NaN == 1 is False: unknown entries are not observed positives. A
         # sparse Y stays sparse.
         observed = Y == 1
-        self._check_observed_positives(observed)
-        self.observed_positive_rate_ = positive_counts(observed) / observed.shape[0]
+        counts = positive_counts(observed)
+        self._check_observed_positives(counts)
+        self.observed_positive_rate_ = counts / observed.shape[0]
         return observed.astype(np.float32)
 
-    def _check_observed_positives(self, observed):
-        missing = np.flatnonzero(positive_counts(observed) == 0)
+    def _check_observed_positives(self, counts):
+        missing = np.flatnonzero(counts == 0)
         self.labels_without_positives_ = missing
         if not missing.size or not self.multilabel_:
             return
