@@ -194,6 +194,11 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
     _net_class = TorchNet
+    # torch's optimizers that take ``fused`` run one kernel per parameter group
+    # instead of one per tensor, on CUDA and (torch >= 2.4) on the CPU. On the
+    # CPU it changes rounding, so only estimators whose step is dominated by
+    # such per-tensor overhead (STORM's) ask for it there.
+    _fused_on_cpu = False
     # Labels never positive cannot be learned; PU relaxes this.
     _require_positive_labels = True
     _allow_unlabeled_targets = False
@@ -388,8 +393,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
             "verbose": int(self.verbose),
             "callbacks": self._callbacks(monitor),
         }
-        if self.device_.startswith("cuda") and _accepts(optimizer, "fused"):
-            # One kernel per parameter group instead of one per tensor.
+        if (self.device_.startswith("cuda") or self._fused_on_cpu) and _accepts(optimizer, "fused"):
             optimizer_kwargs = {"fused": True, **optimizer_kwargs}
         kwargs.update({f"optimizer__{k}": v for k, v in optimizer_kwargs.items()})
         kwargs.update(self._net_kwargs(Y.shape[0]))

@@ -215,6 +215,7 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
         "weight_granularity": [StrOptions({"auto", "sample", "label"})],
     }
     _net_class = StormNet
+    _fused_on_cpu = True
 
     def __init__(
         self,

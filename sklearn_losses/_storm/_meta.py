@@ -15,7 +15,6 @@ value back to the host. The features are in ``_features``, the rescaler in
 """
 
 import contextlib
-import inspect
 import warnings
 
 import numpy as np
@@ -151,16 +150,6 @@ def _has_dropout(module):
     return any(isinstance(m, nn.modules.dropout._DropoutNd) for m in module.modules())
 
 
-def _has_fused_kernel(optimizer):
-    """Whether ``optimizer`` is one of torch's own that takes ``fused=``."""
-    if not getattr(optimizer, "__module__", "").startswith("torch.optim."):
-        return False
-    try:
-        return "fused" in inspect.signature(optimizer).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def _tile(tensor, k):
     """``k`` copies of ``tensor`` stacked along the first dimension."""
     return tensor.repeat(k, *(1,) * (tensor.dim() - 1))
@@ -230,16 +219,6 @@ class StormNet(TorchNet):
             self.rescaler_.parameters(), lr=self.rescaler_lr, fused=True
         )
         return self
-
-    def get_params_for_optimizer(self, prefix, named_parameters):
-        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
-        # torch's optimizers that take ``fused`` have a CPU kernel too (the
-        # engine asks for it on CUDA): one call per step instead of a dozen
-        # small operations per tensor, the same update up to rounding.
-        if (prefix == "optimizer" and not {"fused", "foreach"} & kwargs.keys()
-                and _has_fused_kernel(self.optimizer)):
-            kwargs["fused"] = True
-        return args, kwargs
 
     def get_all_learnable_params(self):
         # The rescaler has its own optimizer; the model's must not see it.
