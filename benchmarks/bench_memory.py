@@ -18,6 +18,7 @@ Usage::
 import argparse
 import os
 import platform
+import sys
 import time
 import tracemalloc
 
@@ -106,11 +107,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="5,000 x 500 labels")
     add_output_argument(parser)
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.labels = 5_000, 500
     target = output_path("memory", args.output, quick=args.quick)
-    command = "python benchmarks/bench_memory.py" + (" --quick" if args.quick else "")
+    command = " ".join(["python benchmarks/bench_memory.py", *argv])
     with limit_threads(1):
         Y, rows = run(args.rows, args.labels, args.density, args.seed)
     table = _markdown(Y, rows, args, command)

@@ -76,8 +76,8 @@ class Dropout(nn.Dropout):
     input exactly. The output is ``input * mask``, differentiable any number
     of times.
 
-    Float16/bfloat16 tensors, other devices, evaluation mode and
-    ``p`` of 0 or 1 use :func:`torch.nn.functional.dropout` unchanged.
+    Float16/bfloat16 tensors, other devices, evaluation mode and a ``p``
+    that rounds to 0 or 1 use :func:`torch.nn.functional.dropout` unchanged.
 
     Parameters
     ----------
