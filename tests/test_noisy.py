@@ -178,10 +178,8 @@ def _tiny_net(kind="multiclass", n_outputs=3, lookahead_lr=0.5, dtype=torch.floa
     ).initialize()
     net.module_.to(dtype)
     net.rescaler_.to(dtype)
+    net.prepare_step()
     net.input_dropout_ = 0.0
-    net.buffers_ = []
-    net.parameter_slots_ = _ParameterSlots(net.module_)
-    net.trunk_head_ = net.module_.split_at_dropout()
     net.reset_memories()
     data = torch.tensor(X, dtype=dtype), torch.tensor(Y, dtype=dtype)
     return net, data

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_losses._storm._meta import StormCriterion, StormNet, _ParameterSlots
+from sklearn_losses._storm._meta import StormCriterion, StormNet
 from sklearn_losses.networks import MLPNetwork
 
 
@@ -15,9 +15,7 @@ def _net(hidden_layer_sizes):
         MLPNetwork(5, 3, hidden_layer_sizes, dropout=0.3), criterion, n_forward_passes=4,
         max_epochs=1, batch_size=8, train_split=None,
     ).initialize()
-    net.buffers_ = list(net.module_.buffers())
-    net.parameter_slots_ = _ParameterSlots(net.module_)
-    net.input_dropout_ = 0.0
+    net.prepare_step()
     X = torch.tensor(np.random.default_rng(0).normal(size=(8, 5)), dtype=torch.float32)
     return net, X
 

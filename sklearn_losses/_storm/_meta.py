@@ -224,17 +224,26 @@ class StormNet(TorchNet):
         # The rescaler has its own optimizer; the model's must not see it.
         yield from self.module_.named_parameters()
 
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        super().on_train_begin(net, X=X, y=y, **kwargs)
-        self.train_data_ = X
+    def prepare_step(self):
+        """Read once per fit what every step needs of the module and the rescaler.
+
+        Walking a module's tree for its parameters or buffers costs about as
+        much as the rescaler's optimizer step, so the step reads them from here.
+        """
         self.buffers_ = list(self.module_.buffers())
         self.parameter_slots_ = _ParameterSlots(self.module_)
+        self.rescaler_params_ = tuple(self.rescaler_.parameters())
         self.input_dropout_ = 0.0 if _has_dropout(self.module_) else self.extra_pass_dropout
         # The default network's layers before its first dropout give the same
         # output in every pass: the passes share it (exact type: a subclass
         # may change ``forward``).
         self.trunk_head_ = (self.module_.split_at_dropout()
                             if type(self.module_) is MLPNetwork else None)
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        self.train_data_ = X
+        self.prepare_step()
         # Drawn from the (seeded) global torch RNG, so refits are identical.
         seed = int(torch.randint(np.iinfo(np.int32).max, (1,)))
         self.meta_generator_ = torch.Generator(device=self.device).manual_seed(seed)
@@ -254,7 +263,7 @@ class StormNet(TorchNet):
         self.mean_weights_ = (self.weight_sum_ / max(self.n_weight_epochs_, 1)).cpu().numpy()
         del self.train_data_, self.meta_generator_, self.epoch_weights_, self.weight_sum_
         self.train_memory_ = self.meta_memory_ = self.class_ids_ = None
-        self.parameter_slots_ = self.trunk_head_ = None
+        self.parameter_slots_ = self.trunk_head_ = self.rescaler_params_ = None
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
@@ -311,12 +320,12 @@ class StormNet(TorchNet):
             # Between meta steps the current rescaler weights the batch; its
             # optimizer skips parameters without a gradient.
             step = self.weighted_gradients(X, yi["y"])
-            for p in self.rescaler_.parameters():
+            for p in self.rescaler_params_:
                 p.grad = None
         else:
             Xv, Yv = self._meta_batch()
             step = self.meta_gradients(X, yi["y"], Xv, Yv)
-            for p, g in zip(self.rescaler_.parameters(), step["rescaler_grads"]):
+            for p, g in zip(self.rescaler_params_, step["rescaler_grads"]):
                 p.grad = g
         self.n_train_steps_ += 1
         # The real update uses the weights of the current rescaler (not
@@ -382,8 +391,7 @@ class StormNet(TorchNet):
         if self.meta_gradient == "jvp":
             return self._jvp_meta_gradients(X, Y, Xv, Yv)
         step = self.meta_objective(X, Y, Xv, Yv)
-        rescaler = tuple(self.rescaler_.parameters())
-        found = torch.autograd.grad(step["meta"], rescaler, allow_unused=True,
+        found = torch.autograd.grad(step["meta"], self.rescaler_params_, allow_unused=True,
                                     materialize_grads=True)
         return {
             "grads": [g.detach() for g in step["grads"]],
@@ -423,7 +431,7 @@ class StormNet(TorchNet):
 
     def _jvp_meta_gradients(self, X, Y, Xv, Yv):
         names, params = self.parameter_slots_.names, self.parameter_slots_.params
-        rescaler = tuple(self.rescaler_.parameters())
+        rescaler = self.rescaler_params_
         rng = _rng_state(X.device)
         logits, loss, weights = self.weighted_passes(X, Y, None, self.train_memory_)
         inner = (weights.detach() * loss).sum(1).mean()
