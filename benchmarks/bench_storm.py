@@ -11,8 +11,9 @@ size and number of epochs are trained
 and scored on the clean test labels (accuracy; micro-F1 for multi-label). The
 quality table also gives how well STORM's weights separate clean from flipped
 training labels (ROC-AUC of the last epoch's weights and of their mean over
-the epochs) and the fit times: after a warm-up, the plain and the STORM fit of
-each seed run back to back, so a burst of load falls on both.
+the epochs) and the fit times (CPU time of the process, so that waits for other
+jobs on a shared machine do not count): after a warm-up, the plain and the
+STORM fit of each seed run back to back.
 
 The quality table has one block per ``meta_interval`` (1, the paper's
 method, and 2, a meta step on every other step). A second table times one
@@ -30,6 +31,7 @@ import itertools
 import os
 import platform
 import sys
+import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,6 +40,7 @@ import torch
 from _common import (
     add_output_argument,
     limit_threads,
+    load_average,
     median_seconds,
     output_path,
     time_interleaved,
@@ -200,7 +203,8 @@ def quality_row(data, kind, rate, seeds, with_cleanlab, storm_params=None):
     for i, seed in enumerate(seeds):
         y_noisy, is_noisy = inject_label_noise(y_tr, rate, kind=kind, random_state=seed)
         fits, models = _fits(X_tr, y_noisy, seed, settings, storm_params)
-        seconds = median_seconds(time_interleaved(fits, repeats=1, warmup=int(i == 0)))
+        seconds = median_seconds(time_interleaved(fits, repeats=1, warmup=int(i == 0),
+                                                  clock=time.process_time))
         storm = models["storm"]
         row = {
             "plain": _score(y_te, models["plain"].predict(X_te)),
@@ -229,8 +233,12 @@ COST_VARIANTS = {
 }
 
 
-def cost_rows(data, widths, epochs, seeds):
-    """Seconds per step of STORM (default and variants) and of the plain fit."""
+def cost_rows(data, widths, epochs, seeds, repeats):
+    """CPU seconds per step of STORM (default and variants) and of the plain fit.
+
+    Each seed runs ``repeats`` interleaved rounds of every fit and keeps the
+    median; the ratios are taken per seed.
+    """
     X_tr, y_tr, _, _, settings = data
     y_noisy, _ = inject_label_noise(y_tr, 0.4, random_state=0)
     steps = epochs * -(-len(y_noisy) // settings.get("batch_size", 32))
@@ -243,7 +251,9 @@ def cost_rows(data, widths, epochs, seeds):
             fits = {"plain": _fits(X_tr, y_noisy, seed, base)[0]["plain"]}
             for name, params in COST_VARIANTS.items():
                 fits[name] = _fits(X_tr, y_noisy, seed, base, params)[0]["storm"]
-            seconds = median_seconds(time_interleaved(fits, repeats=1, warmup=int(i == 0)))
+            seconds = median_seconds(time_interleaved(fits, repeats=repeats,
+                                                      warmup=int(i == 0),
+                                                      clock=time.process_time))
             for name, value in seconds.items():
                 per_step[name].append(value / steps)
             for name in ratios:
@@ -308,21 +318,23 @@ def _markdown(args, command, seeds, quality, cost, loads):
         "0.1 in its extra passes). The plain model is a skorch `NeuralNet` with the unweighted "
         "loss. AUROC: clean vs flipped training labels (entries for yeast) scored by STORM's "
         "`sample_weights_` (last epoch) and `sample_weight_mean_` (mean over the epochs). "
-        "Times: wall-clock seconds of one fit, the plain and the STORM fit of a seed run back "
-        "to back after one warm-up of each; the ratio is taken per seed.",
+        "Times: CPU (process) seconds of one fit, the plain and the STORM fit of a seed run "
+        "back to back after one warm-up of each; the ratio is taken per seed.",
         "",
         *_quality_table(quality, args.cleanlab),
         "",
-        f"Cost of a step, digits at 40 % symmetric noise, batch 32, {args.cost_epochs} epochs, "
-        f"median over seeds {seeds} (ratios mean ± std of the per-seed ratios), STORM by "
-        "default (`meta_gradient=\"double_backward\"`, `meta_interval=1`), with "
-        "`meta_gradient=\"jvp\"` and with `meta_interval=2`:",
+        f"Cost of a step, digits at 40 % symmetric noise, batch 32, {args.cost_epochs} epochs: "
+        "CPU (process) time of a fit over its steps, so that waits for other jobs on the "
+        f"shared cores do not count; per seed ({seeds}) the median of {args.cost_repeats} "
+        "interleaved rounds of every fit, then the median over seeds (ratios: mean ± std of "
+        "the per-seed ratios). STORM by default (`meta_gradient=\"double_backward\"`, "
+        "`meta_interval=1`), with `meta_gradient=\"jvp\"` and with `meta_interval=2`:",
         "",
         *_cost_table(cost),
         "",
         f"Command: `{command}`  ",
         f"Machine: {platform.machine()} CPU, {os.cpu_count()} cores shared with other jobs "
-        f"(1-minute load average {loads[0]:.1f} at the start, {loads[1]:.1f} at the end), "
+        f"(load average over 1, 5, 15 min: {loads[0]} at the start, {loads[1]} at the end), "
         f"torch {torch.__version__}, one torch/BLAS thread.",
         "",
     ])
@@ -343,6 +355,8 @@ def main(argv=None):
     parser.add_argument("--meta-intervals", type=int, nargs="+", default=[1, 2],
                         help="STORM's meta_interval values in the quality table")
     parser.add_argument("--cost-epochs", type=int, default=5)
+    parser.add_argument("--cost-repeats", type=int, default=3,
+                        help="interleaved rounds of every fit per seed in the cost table")
     add_output_argument(parser)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
@@ -350,10 +364,10 @@ def main(argv=None):
     seeds = args.seeds[:1] if args.quick else args.seeds
     datasets = ["digits"] if args.quick else args.datasets
     if args.quick:
-        args.cost_epochs = 1
+        args.cost_epochs, args.cost_repeats = 1, 1
     command = "python benchmarks/bench_storm.py " + " ".join(argv)
     quality = []
-    start_load = os.getloadavg()[0]
+    start_load = load_average()
     with limit_threads(1):
         for name in datasets:
             make, settings = DATASETS[name]
@@ -367,8 +381,8 @@ def main(argv=None):
                                   {"meta_interval": interval})
                 quality.append(((name, kind, rate, interval), row))
                 print(_quality_table(quality, args.cleanlab)[-1], flush=True)
-        cost = cost_rows(_digits(10), [256, 1024], args.cost_epochs, seeds)
-    loads = (start_load, os.getloadavg()[0])
+        cost = cost_rows(_digits(10), [256, 1024], args.cost_epochs, seeds, args.cost_repeats)
+    loads = (start_load, load_average())
     markdown = _markdown(args, command.strip(), seeds, quality, cost, loads)
     print(markdown)
     write_result(target, markdown)
