@@ -85,64 +85,6 @@ def test_rescaler_weights_in_unit_interval_and_half_for_lone_rows():
     assert w[:5].mean().item() == pytest.approx(0.5, abs=0.15)
 
 
-def test_rescaler_matches_separate_networks():
-    """The batched rescaler equals running each class's net on its own rows."""
-    torch.manual_seed(0)
-    rescaler = LossRescalerNetwork(n_nets=2).double()
-    features = torch.randn(7, 19, dtype=torch.float64)
-    nets = torch.tensor([0, 1, 0, 1, 0, 1, 1])
-    bn = torch.tensor([0, 0, 0, 0, 1, 1, 1])  # batch norm groups cut across the nets
-    w = rescaler(features, nets, bn_ids=bn, n_bn=2)
-    for i in range(7):
-        c, rows = nets[i], bn == bn[i]
-        H = features[rows] @ rescaler.hidden_weight[:, c] + rescaler.hidden_bias[c]
-        H = torch.nn.functional.batch_norm(H, None, None, training=True, eps=1e-5).relu()
-        H = H @ rescaler.out_weight[c] + rescaler.out_bias[c]
-        H = torch.nn.functional.batch_norm(H, None, None, training=True, eps=1e-5)
-        expected = torch.softmax(H, 1)[:, 0][rows.nonzero()[:, 0] == i]
-        torch.testing.assert_close(w[i:i + 1], expected)
-
-
-def test_rescaler_backward_matches_finite_differences():
-    """The hand-written backward of the per-group batch norm, checked in
-    float64 through the whole rescaler (features and every parameter), with a
-    group of one row (constant output) among the groups."""
-    torch.manual_seed(0)
-    rescaler = LossRescalerNetwork(n_nets=2).double()
-    features = torch.randn(8, 19, dtype=torch.float64, requires_grad=True)
-    nets = torch.tensor([0, 1, 0, 1, 0, 1, 1, 0])
-    bn = torch.tensor([0, 0, 0, 1, 1, 1, 1, 2])
-    names = [name for name, _ in rescaler.named_parameters()]
-
-    def weights(features, *params):
-        return torch.func.functional_call(rescaler, dict(zip(names, params)),
-                                          (features, nets), {"bn_ids": bn, "n_bn": 3})
-
-    params = [p.detach().requires_grad_() for p in rescaler.parameters()]
-    assert torch.autograd.gradcheck(weights, (features, *params))
-
-
-def test_rescaler_normalises_each_column_of_a_grid_on_its_own():
-    """Without batch-norm ids, a (rows, columns) grid of units is normalised
-    per column over the rows: one label's units at a time."""
-    torch.manual_seed(0)
-    rescaler = LossRescalerNetwork(n_nets=2).double()
-    features = torch.randn(5, 3, 19, dtype=torch.float64)
-    nets = torch.randint(2, (5, 3))
-    w = rescaler(features, nets)
-    assert w.shape == (5, 3)
-    for j in range(3):
-        for c in range(2):
-            H = features[:, j] @ rescaler.hidden_weight[:, c] + rescaler.hidden_bias[c]
-            H = torch.nn.functional.batch_norm(H, None, None, training=True, eps=1e-5).relu()
-            H = H @ rescaler.out_weight[c] + rescaler.out_bias[c]
-            H = torch.nn.functional.batch_norm(H, None, None, training=True, eps=1e-5)
-            rows = nets[:, j] == c
-            torch.testing.assert_close(w[rows, j], torch.softmax(H, 1)[rows, 0])
-    # One row: nothing to normalise over, every unit gets 0.5.
-    assert (rescaler(features[:1], nets[:1]) == 0.5).all()
-
-
 def test_parameter_slots_run_a_module_at_other_values_like_functional_call():
     torch.manual_seed(0)
     module = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Tanh(), torch.nn.Linear(3, 3))
