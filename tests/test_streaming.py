@@ -295,6 +295,51 @@ def test_sparse_and_dataframe_targets():
     assert list(named.label_names_) == ["a", "b", "c", "d"]
 
 
+
+@pytest.mark.parametrize("dtype", ["Int64", "boolean"])
+def test_nullable_pandas_targets_learn_as_their_ndarray(dtype):
+    X, Y = _toy_stream(n=128)
+    frame = pd.DataFrame(Y, columns=list("abcd")).astype(dtype)
+    reference = IHOMERClassifier(random_state=0).fit(X, Y).predict(X)
+    np.testing.assert_array_equal(
+        IHOMERClassifier(random_state=0).fit(X, frame).predict(X), reference)
+    streamed = IHOMERClassifier(random_state=0)
+    for start in range(0, len(Y), 32):
+        streamed.partial_fit(X[start:start + 32], frame.iloc[start:start + 32])
+    np.testing.assert_array_equal(streamed.predict(X), reference)
+    assert list(streamed.label_names_) == ["a", "b", "c", "d"]
+    labels = Y[:, 0] + Y[:, 2] if dtype == "Int64" else Y[:, 0].astype(bool)
+    from_series = IHOMERClassifier(random_state=0).fit(X, pd.Series(labels, dtype=dtype))
+    from_array = IHOMERClassifier(random_state=0).fit(X, labels)
+    np.testing.assert_array_equal(from_series.classes_, from_array.classes_)
+    np.testing.assert_array_equal(from_series.predict(X), from_array.predict(X))
+
+
+@pytest.mark.parametrize("y", [[[1, 2], [0]] * 32, [["a"], ["b", "c"]] * 32])
+def test_label_lists_point_to_multilabelbinarizer(y):
+    X, Y = _toy_stream(n=64)
+    for call in (IHOMERClassifier().fit, IHOMERClassifier().partial_fit,
+                 IHOMERClassifier().partial_fit(X, Y).partial_fit):
+        with pytest.raises(ValueError, match="list of labels per row.*MultiLabelBinarizer"):
+            call(X, y)
+
+
+def test_missing_targets_are_refused_in_every_call():
+    X, Y = _toy_stream(n=64)
+    for dtype in ("Int64", "boolean"):
+        frame = pd.DataFrame(Y).astype(dtype)
+        frame.iloc[3, 1] = pd.NA
+        for call in (IHOMERClassifier().fit, IHOMERClassifier().partial_fit,
+                     IHOMERClassifier().partial_fit(X, Y).partial_fit):
+            with pytest.raises(ValueError, match="y contains NaN"):
+                call(X, frame)
+    labels = pd.Series(Y[:, 0] + Y[:, 2], dtype="Int64")
+    labels[5] = pd.NA
+    later = IHOMERClassifier().partial_fit(X, labels.fillna(0), classes=[0, 1, 2]).partial_fit
+    for call in (IHOMERClassifier().fit, later):
+        with pytest.raises(ValueError, match="1 missing class label"):
+            call(X, labels)
+
 def test_fit_leaves_torch_global_rng_untouched():
     X, Y = _toy_stream(n=128)
     torch.manual_seed(123)

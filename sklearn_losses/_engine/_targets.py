@@ -18,6 +18,7 @@ __all__ = [
     "is_class_label_column",
     "never_positive_error",
     "positive_counts",
+    "read_targets",
     "sparse_corrcoef",
 ]
 
@@ -213,18 +214,74 @@ def _as_array(y):
 
 
 def _refuse_label_lists(y):
-    """Rows given as lists of label names are tags, not classes or indicators.
+    """Rows given as lists of labels are tags, not classes or indicators.
 
     ``[["a"], ["c"]]`` would otherwise read as a column of class labels and
-    train a multi-class model without a word.
+    train a multi-class model without a word; rows of different lengths
+    (``[[1, 2], [0]]``) cannot be an indicator matrix either.
     """
     rows = y if isinstance(y, (list, tuple)) else []
     if rows and all(isinstance(row, (list, tuple, set, frozenset)) for row in rows):
-        if not all(isinstance(v, (int, float, np.number, bool)) for row in rows for v in row):
+        ragged = len({len(row) for row in rows}) > 1
+        if ragged or not all(isinstance(v, (int, float, np.number, bool))
+                             for row in rows for v in row):
             raise ValueError(
-                "y holds a list of label names per row. Turn it into a 0/1 indicator "
+                "y holds a list of labels per row. Turn it into a 0/1 indicator "
                 "matrix first: MultiLabelBinarizer().fit_transform(y)."
             )
+
+
+def _refuse_missing_class_labels(y):
+    """Class labels as given may not hold NaN, None or ``pd.NA``: no class to learn."""
+    if hasattr(y, "isna"):  # pandas knows every kind of missing value
+        missing = int(y.isna().sum())
+    else:
+        y = np.asarray(y)
+        missing = int(np.isnan(y).sum()) if y.dtype.kind == "f" else 0
+    if missing:
+        raise ValueError(
+            f"y holds {missing} missing class label(s) (NaN, None or pd.NA). Drop "
+            "those rows, or give them a class, before fitting."
+        )
+
+
+def read_targets(y, *, keep_sparse=False, estimator_name="fit"):
+    """Read ``y`` as every estimator does, before encoding it.
+
+    Refuses a missing ``y``, lists of labels per row and missing class
+    labels; turns pandas input (nullable dtypes and ``pd.NA`` included) into
+    NumPy, and a single column of class labels into a 1-D array.
+
+    Parameters
+    ----------
+    y : array-like, sparse matrix or DataFrame
+        Targets.
+    keep_sparse : bool, default=False
+        Return a sparse ``y`` of two or more columns as it is instead of
+        densifying it.
+    estimator_name : str, default="fit"
+        Name used in the error for a missing ``y``.
+
+    Returns
+    -------
+    y : ndarray or sparse matrix
+        1-D class labels, or a 2-D matrix still to be checked as an indicator.
+    names : list or None
+        Column names of a DataFrame ``y``.
+    """
+    if y is None:
+        raise ValueError(f"{estimator_name} requires y to be passed, but the target y is None.")
+    _refuse_label_lists(y)
+    names = list(y.columns) if hasattr(y, "columns") else None
+    # One sparse column may hold class labels; it is small, so it is densified.
+    if keep_sparse and sp.issparse(y) and y.ndim == 2 and y.shape[1] > 1:
+        return y, names
+    y_arr = _as_array(y)
+    if names is None and is_class_label_column(y_arr):
+        y_arr = y_arr.ravel()
+    if y_arr.ndim == 1:
+        _refuse_missing_class_labels(y)
+    return y_arr, names
 
 
 def encode_targets(y, *, allow_unlabeled=False, require_positive=True, estimator_name="fit",
@@ -256,22 +313,14 @@ def encode_targets(y, *, allow_unlabeled=False, require_positive=True, estimator
     encoding : TargetEncoding
         What is needed to map predictions back to ``y``'s form.
     """
-    if y is None:
-        raise ValueError(f"{estimator_name} requires y to be passed, but the target y is None.")
-    _refuse_label_lists(y)
-    names = list(y.columns) if hasattr(y, "columns") else None
-    # One sparse column may hold class labels; it is small, so it is densified.
-    sparse = keep_sparse and sp.issparse(y) and y.ndim == 2 and y.shape[1] > 1
-    y_arr = y if sparse else _as_array(y)
-    if names is None and not sparse and is_class_label_column(y_arr):
-        y_arr = y_arr.ravel()
+    y_arr, names = read_targets(y, keep_sparse=keep_sparse, estimator_name=estimator_name)
     if y_arr.ndim == 1:
         binarizer, Y = binarize_class_labels(y_arr)
         classes = binarizer.classes_
         encoding = TargetEncoding(False, classes, classes, binarizer)
         return Y.astype(np.float32), encoding
     Y = check_binary_indicator(y_arr, allow_unlabeled=allow_unlabeled, name="y",
-                               keep_sparse=sparse)
+                               keep_sparse=sp.issparse(y_arr))
     classes = np.arange(Y.shape[1])
     label_names = np.asarray(names, dtype=object) if names is not None else classes
     if require_positive:

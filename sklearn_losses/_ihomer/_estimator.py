@@ -20,11 +20,11 @@ from .._engine import (
     check_hidden_layer_sizes,
     check_thresholds,
     draw_seed,
-    is_class_label_column,
     labels_from_proba,
     resolve_device,
     seeded_torch,
 )
+from .._engine._targets import read_targets
 from ._label_tree import LabelTree
 from ._learners import ClusterLearners
 from ._stream import error_rose, example_f1_rows
@@ -274,17 +274,9 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
 
     def _encode_targets(self, y, classes=None, first=True):
         """Turn ``y`` into a float 0/1 matrix; on the first call fix the label space."""
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
-            )
-        names = list(y.columns) if hasattr(y, "columns") else None
         # A sparse indicator matrix stays sparse; _consume densifies the rows
-        # it buffers. One sparse column may hold class labels: it is densified.
-        sparse = sp.issparse(y) and y.shape[1] > 1
-        y_arr = y.tocsr() if sparse else np.asarray(_dense(y))
-        if names is None and is_class_label_column(y_arr):
-            y_arr = y_arr.ravel()
+        # it buffers.
+        y_arr, names = read_targets(y, keep_sparse=True, estimator_name=type(self).__name__)
         if first:
             self.multilabel_ = y_arr.ndim != 1
             if not self.multilabel_:
