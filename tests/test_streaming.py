@@ -331,7 +331,7 @@ def test_missing_targets_are_refused_in_every_call():
         frame.iloc[3, 1] = pd.NA
         for call in (IHOMERClassifier().fit, IHOMERClassifier().partial_fit,
                      IHOMERClassifier().partial_fit(X, Y).partial_fit):
-            with pytest.raises(ValueError, match="y contains NaN"):
+            with pytest.raises(ValueError, match="y contains NaN.*Fill the missing entries"):
                 call(X, frame)
     labels = pd.Series(Y[:, 0] + Y[:, 2], dtype="Int64")
     labels[5] = pd.NA

@@ -65,7 +65,9 @@ def _check_indicator_values(values, allow_unlabeled, name):
     unknown = np.isnan(values) if values.dtype.kind == "f" else None
     if unknown is not None and not allow_unlabeled and unknown.any():
         raise ValueError(
-            f"{name} contains NaN; a label indicator matrix must hold only 0 and 1."
+            f"{name} contains NaN; a label indicator matrix must hold only 0 and 1. "
+            "Fill the missing entries (e.g. with 0 where missing means absent) or "
+            "drop those rows."
         )
     bad = (values != 0) & (values != 1)
     if allow_unlabeled:
