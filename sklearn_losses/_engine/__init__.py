@@ -26,7 +26,12 @@ from ._data import (
 )
 from ._device import draw_seed, resolve_device, resolve_n_threads, seeded_torch, torch_threads
 from ._net import EarlyStopping, TorchNet
-from ._network import MLPNetwork, check_hidden_layer_sizes, instantiate_module
+from ._network import (
+    MLPNetwork,
+    check_hidden_layer_sizes,
+    hidden_stack,
+    instantiate_module,
+)
 from ._targets import (
     TargetEncoding,
     binarize_class_labels,
@@ -38,6 +43,7 @@ from ._targets import (
     labels_from_proba,
     never_positive_error,
     positive_counts,
+    read_targets,
     sparse_corrcoef,
 )
 
@@ -65,12 +71,14 @@ __all__ = [
     "draw_seed",
     "encode_targets",
     "f1_optimal_thresholds",
+    "hidden_stack",
     "instantiate_module",
     "is_class_label_column",
     "labels_from_proba",
     "logits_to_proba",
     "never_positive_error",
     "positive_counts",
+    "read_targets",
     "resolve_device",
     "resolve_n_threads",
     "restore_on_error",

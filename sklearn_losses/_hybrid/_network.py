@@ -4,7 +4,7 @@ embedding views, both returning ``(logits, projection)``."""
 import torch
 from torch import nn
 
-from .._engine._network import hidden_stack
+from .._engine import hidden_stack
 
 __all__ = ["MultiLabelMLP", "StackedViewBiLSTM"]
 

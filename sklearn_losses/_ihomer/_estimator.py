@@ -21,10 +21,10 @@ from .._engine import (
     check_thresholds,
     draw_seed,
     labels_from_proba,
+    read_targets,
     resolve_device,
     seeded_torch,
 )
-from .._engine._targets import read_targets
 from ._label_tree import LabelTree
 from ._learners import ClusterLearners
 from ._stream import error_rose, example_f1_rows
