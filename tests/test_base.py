@@ -578,3 +578,23 @@ def test_f1_optimal_thresholds_match_a_search_over_every_cut():
         best = max(f1_score(Y[:, j], proba[:, j] >= cut) for cut in np.unique(proba[:, j]))
         assert f1_score(Y[:, j], proba[:, j] >= thresholds[j]) == pytest.approx(best)
     assert thresholds[3] == 0.5  # never positive: the default stays
+
+
+def test_prediction_summaries_run_in_predict_sized_chunks(monkeypatch):
+    """Labels and mean probabilities over many rows are built chunk by chunk,
+    never running the network on more rows than ``predict`` does (its hidden
+    activations bound the memory), and agree with ``predict``."""
+    from sklearn_losses._engine import _base
+
+    X, Y = _structured_multilabel(50)
+    clf = _PlainMLPClassifier(max_epochs=2, random_state=0).fit(X, Y)
+    monkeypatch.setattr(_base, "_PREDICT_CHUNK", 8)
+    rows = []
+    hook = clf.net_.module_.register_forward_pre_hook(lambda _, args: rows.append(len(args[0])))
+    try:
+        labels, mean = clf._compact_labels(X), clf._mean_proba(X)
+    finally:
+        hook.remove()
+    assert max(rows) == 8 and sum(rows) == 2 * len(X)
+    np.testing.assert_array_equal(labels, clf.predict(X))
+    np.testing.assert_allclose(mean, clf.predict_proba(X).mean(axis=0), rtol=1e-6)

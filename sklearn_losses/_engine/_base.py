@@ -410,8 +410,11 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         module.eval()
         return module, torch.float32
 
-    def _logit_chunks(self, X, chunk=_PREDICT_CHUNK):
-        """Logits of already validated ``X``, one device tensor per ``chunk`` rows."""
+    def _logit_chunks(self, X, chunk=None):
+        """Logits of already validated ``X``, one device tensor per ``chunk``
+        rows (at most ``_PREDICT_CHUNK``, which bounds the network's
+        activations)."""
+        chunk = _PREDICT_CHUNK if chunk is None else min(chunk, _PREDICT_CHUNK)
         net = self.net_
         module, dtype = self._inference_module()
         # Chunks are sliced by hand: a DataLoader draws a seed from torch's
@@ -429,7 +432,8 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         return torch.cat(list(self._logit_chunks(X))).cpu().numpy().astype(np.float64)
 
     def _summary_chunks(self, X):
-        """Probabilities of already validated ``X`` in chunks of bounded size."""
+        """Probabilities of already validated ``X`` in chunks of bounded size:
+        fewer rows than a predict chunk when there are many labels."""
         chunk = max(1, _SUMMARY_CHUNK // max(self.n_labels_, 1))
         for logits in self._logit_chunks(X, chunk):
             yield self._proba_from_logits(logits.cpu().numpy())
