@@ -2,8 +2,10 @@
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 import skorch
@@ -598,3 +600,14 @@ def test_prediction_summaries_run_in_predict_sized_chunks(monkeypatch):
     assert max(rows) == 8 and sum(rows) == 2 * len(X)
     np.testing.assert_array_equal(labels, clf.predict(X))
     np.testing.assert_allclose(mean, clf.predict_proba(X).mean(axis=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [None, "Float64"])
+def test_infinite_class_labels_get_a_clear_error_without_warnings(dtype):
+    y = np.array([0.0, 1.0] * 5)
+    y = y if dtype is None else pd.Series(y, dtype=dtype)
+    y[3] = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="1 infinite class label"):
+            encode_targets(y)

@@ -234,7 +234,9 @@ def _refuse_label_lists(y):
 
 
 def _refuse_missing_class_labels(y):
-    """Class labels as given may not hold NaN, None or ``pd.NA``: no class to learn."""
+    """Class labels as given may not hold NaN, None or ``pd.NA`` (no class to
+    learn) nor infinities (which scikit-learn's target checks would cast to
+    integers with a RuntimeWarning before refusing them)."""
     if hasattr(y, "isna"):  # pandas knows every kind of missing value
         missing = int(y.isna().sum())
     else:
@@ -244,6 +246,12 @@ def _refuse_missing_class_labels(y):
         raise ValueError(
             f"y holds {missing} missing class label(s) (NaN, None or pd.NA). Drop "
             "those rows, or give them a class, before fitting."
+        )
+    values = np.asarray(y)
+    if values.dtype.kind == "f" and np.isinf(values).any():
+        raise ValueError(
+            f"y holds {int(np.isinf(values).sum())} infinite class label(s); class labels "
+            "must be finite. Drop those rows, or give them a class, before fitting."
         )
 
 
