@@ -84,10 +84,13 @@ class HybridLossMultiLabelClassifier(TorchClassifierBase):
         by ``random_state``; a splitter's ``split(X, Y)`` must put each row in
         one test fold. Used only with ``meta_learner``.
     threshold : float, array-like of shape (n_labels,) or "tune", default=0.5
-        Decision threshold on ``predict_proba``, per label or for all. "tune"
-        holds out ``validation_fraction`` of the rows (stratified per label)
-        and picks each label's F1-optimal threshold on them; rare labels gain
-        most, since 0.5 under-predicts them.
+        Decision threshold on ``predict_proba``, per label or for all; for a
+        binary 1-D ``y``, on the positive class's probability. "tune" holds
+        out ``validation_fraction`` of the rows (stratified per label) and
+        picks each label's F1-optimal threshold on them; rare labels gain
+        most, since 0.5 under-predicts them. A multi-class 1-D ``y`` is
+        predicted as its most probable class, so any other value than 0.5
+        raises a ValueError.
     lr : float, default=1e-3
         AdamW learning rate; divided by 5 when the monitored loss stalls for
         ``n_iter_no_change // 2`` epochs.

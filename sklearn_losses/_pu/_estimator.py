@@ -70,7 +70,10 @@ class PUMultiLabelClassifier(TorchClassifierBase):
     mixup_weight : float, default=1.0
         Weight of the MixUp penalty.
     threshold : float or array-like of shape (n_labels,), default=0.5
-        Decision threshold on ``predict_proba``.
+        Decision threshold on ``predict_proba``, per label or for all; for a
+        binary 1-D ``y``, on the positive class's probability. A multi-class
+        1-D ``y`` is predicted as its most probable class, so any other value
+        than 0.5 raises a ValueError.
     on_missing_positives : {"raise", "warn"}, default="raise"
         What to do with a label that has no observed positive: raise a
         ValueError naming it, or warn, keep it and predict about 0 for it.

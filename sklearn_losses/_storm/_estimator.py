@@ -96,9 +96,12 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
         For multi-label targets: one weight per row ("sample", mean BCE) or
         per (row, label) ("label"). ``"auto"`` is "label".
     threshold : float, array-like of shape (n_labels,) or "tune", default=0.5
-        Probability threshold of ``predict`` for multi-label targets; "tune"
-        picks each label's F1-optimal threshold on ``validation_fraction`` of
-        the rows, held out (against their possibly noisy labels).
+        Probability threshold of ``predict`` for multi-label targets, and on
+        the positive class's probability for a binary 1-D ``y``; "tune" picks
+        each label's F1-optimal threshold on ``validation_fraction`` of the
+        rows, held out (against their possibly noisy labels). A multi-class
+        1-D ``y`` is predicted as its most probable class, so any other value
+        than 0.5 raises a ValueError.
     max_epochs : int, default=10
         Upper bound on the training epochs.
     early_stopping : bool, default=False
