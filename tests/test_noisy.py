@@ -356,6 +356,26 @@ def test_binary_target_and_user_module_without_dropout():
     assert set(clf.predict(X)) <= {"yes", "no"}
 
 
+@pytest.mark.parametrize("meta_gradient", ["double_backward", "jvp"])
+def test_user_module_with_batch_norm_trains_and_updates_statistics_once_per_step(
+        meta_gradient):
+    """Batch norm saves its running statistics for backward: the extra and
+    look-ahead passes must leave them alone without writing them in place
+    (autograd refused that), and only pass 1 updates them, once a step."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 8)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)  # 3 classes, majority 0.5
+    module = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16),
+                                 torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    epochs = 10 if meta_gradient == "double_backward" else 1
+    clf = NoisyLabelRescaledClassifier(module=module, max_epochs=epochs, lr=1e-2,
+                                       meta_gradient=meta_gradient, random_state=0)
+    clf.fit(X[:200], y[:200])
+    assert int(clf.net_.module_[1].num_batches_tracked) == epochs * 7  # 7 batches of 200
+    if epochs > 1:
+        assert clf.score(X[200:], y[200:]) > 0.7
+
+
 # --------------------------------------------------------------------------- #
 # errors
 # --------------------------------------------------------------------------- #

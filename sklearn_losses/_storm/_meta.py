@@ -231,7 +231,7 @@ class StormNet(TorchNet):
         Walking a module's tree for its parameters or buffers costs about as
         much as the rescaler's optimizer step, so the step reads them from here.
         """
-        self.buffers_ = list(self.module_.buffers())
+        self.buffer_slots_ = _BufferSlots(self.module_)
         self.parameter_slots_ = _ParameterSlots(self.module_)
         self.rescaler_params_ = tuple(self.rescaler_.parameters())
         self.input_dropout_ = 0.0 if _has_dropout(self.module_) else self.extra_pass_dropout
@@ -264,7 +264,8 @@ class StormNet(TorchNet):
         self.mean_weights_ = (self.weight_sum_ / max(self.n_weight_epochs_, 1)).cpu().numpy()
         del self.train_data_, self.meta_generator_, self.epoch_weights_, self.weight_sum_
         self.train_memory_ = self.meta_memory_ = self.class_ids_ = None
-        self.parameter_slots_ = self.trunk_head_ = self.rescaler_params_ = None
+        self.parameter_slots_ = self.buffer_slots_ = None
+        self.trunk_head_ = self.rescaler_params_ = None
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
@@ -462,8 +463,7 @@ class StormNet(TorchNet):
         along ``direction``, with pass 1's dropout masks (RNG state ``rng``)."""
         after = _rng_state(X.device)
         _set_rng_state(X.device, rng)
-        saved = [b.clone() for b in self.buffers_]
-        with warnings.catch_warnings(), fwAD.dual_level():
+        with warnings.catch_warnings(), fwAD.dual_level(), self.buffer_slots_.copied():
             # torch registers its forward-mode rules on first use through
             # torch.jit.script, which warns that TorchScript is deprecated
             # (torch 2.13): nothing a user can act on.
@@ -475,8 +475,6 @@ class StormNet(TorchNet):
                 logits = as_logits(self.module_(X))
             loss = self.criterion_.unit_losses(logits, self.criterion_.target(Y))
             slopes = fwAD.unpack_dual(loss).tangent
-        if saved:
-            torch._foreach_copy_(self.buffers_, saved)
         _set_rng_state(X.device, after)
         return torch.zeros_like(loss) if slopes is None else slopes
 
@@ -535,23 +533,20 @@ class StormNet(TorchNet):
 
         Each row of the extra batch draws its own dropout mask, so it equals
         ``n_forward_passes - 1`` separate passes (with batch norm, up to the
-        batch statistics). Batch-norm buffers are restored after the extra
-        passes, and after pass 1 too for a look-ahead.
+        batch statistics). Only pass 1 outside a look-ahead updates the
+        module's buffers (batch-norm statistics), as a training pass does;
+        the other passes update copies.
         """
         if self.trunk_head_ is not None:
             return self._run_heads(X)
-        buffers = self.buffers_
-        saved = [b.clone() for b in buffers] if look_ahead else None
-        logits = as_logits(self.module_(X))
-        if saved is None:
-            saved = [b.clone() for b in buffers]
-        with torch.no_grad():
+        buffers = self.buffer_slots_
+        with buffers.copied() if look_ahead else contextlib.nullcontext():
+            logits = as_logits(self.module_(X))
+        with torch.no_grad(), buffers.copied():
             Xe = _tile(X, self.n_forward_passes - 1)
             if self.input_dropout_:
                 Xe = F.dropout(Xe, self.input_dropout_)
             extra = as_logits(self.module_(Xe))
-        if saved:
-            torch._foreach_copy_(buffers, saved)
         return logits, extra
 
     def _run_heads(self, X):
@@ -621,6 +616,38 @@ class _ParameterSlots:
         finally:
             for (owner, attr, _), p in zip(self.slots, saved):
                 owner._parameters[attr] = p
+
+
+class _BufferSlots:
+    """Where a module keeps its buffers (batch-norm statistics, say), to run
+    passes that must leave them as they were.
+
+    Writing saved values back into the buffers after such a pass would change
+    tensors that pass 1's graph saved for backward (batch norm saves its
+    running statistics), and autograd refuses a tensor modified in place.
+    Instead the passes run on copies swapped into the module's slots.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    """
+
+    def __init__(self, module):
+        self.slots = [(owner, name) for owner in module.modules()
+                      for name, buffer in owner._buffers.items() if buffer is not None]
+
+    @contextlib.contextmanager
+    def copied(self):
+        """Within the block the module reads and updates copies of its buffers."""
+        saved = [owner._buffers[name] for owner, name in self.slots]
+        copies = {}  # a buffer registered twice gets one copy
+        for (owner, name), buffer in zip(self.slots, saved):
+            owner._buffers[name] = copies.setdefault(id(buffer), buffer.clone())
+        try:
+            yield
+        finally:
+            for (owner, name), buffer in zip(self.slots, saved):
+                owner._buffers[name] = buffer
 
 
 def _rng_state(device):
