@@ -270,6 +270,9 @@ def load(path, *, device=None):
     cls, payload = _read(path)
     params = _decode(payload["params"])
     if device is not None:
+        # Asked for here, so an unknown or absent device is an error (only
+        # the device the file was saved with falls back to the CPU).
+        resolve_device(device)
         params["device"] = device
     estimator = cls(**params)
     attributes = payload["attributes"]

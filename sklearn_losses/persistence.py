@@ -66,8 +66,9 @@ def load(path, *, device=None):
     path : str, path-like or file object
         What :func:`save` wrote.
     device : str, default=None
-        Device to load onto (sets the ``device`` parameter); by default the
-        saved one, or the CPU when that is not available here.
+        Device to load onto (sets the ``device`` parameter); a device that is
+        unknown or not available here raises a ``ValueError``. By default the
+        saved one, or the CPU (with a warning) when that is not available here.
 
     Returns
     -------

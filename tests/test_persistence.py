@@ -192,3 +192,7 @@ def test_a_model_saved_for_cuda_loads_on_the_cpu_with_a_warning(data):
     assert restored.device_ == "cpu"
     np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
     assert _round_trip(fitted, device="cpu").get_params()["device"] == "cpu"
+    # A device asked for at load time must exist: no silent fallback.
+    for device in ["cuda", "tpu", "CPU"]:
+        with pytest.raises(ValueError, match=f"device={device!r}"):
+            _round_trip(fitted, device=device)
