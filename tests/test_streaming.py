@@ -212,6 +212,10 @@ def test_one_dimensional_classes_fixed_by_first_call():
         clf.partial_fit(X, np.full(64, 7))
     with pytest.raises(ValueError, match="only one class"):
         IHOMERClassifier().partial_fit(X, np.zeros(64))
+    # The classes are fixed by the first call, as in SGDClassifier.
+    clf.partial_fit(X, np.full(64, 1), classes=[2, 0, 1])  # the same, in any order
+    with pytest.raises(ValueError, match=r"classes=\[0, 1\] is not the same"):
+        clf.partial_fit(X, np.full(64, 1), classes=[0, 1])
 
 
 def test_river_adapter_learns_every_row_and_refuses_new_keys():
@@ -258,7 +262,9 @@ def test_set_params_mid_stream_is_validated_and_applied():
     assert clf.label_tree_.decay == 0.99
     assert clf.n_instances_seen_ == 88  # a step of the new size was learned
     strict = clf.set_params(threshold=0.99).predict(X)  # no partial_fit needed
+    assert (clf.thresholds_ == 0.99).all()  # what predict uses, also before partial_fit
     assert strict.sum() < clf.set_params(threshold=0.5).predict(X).sum()
+    assert (clf.thresholds_ == 0.5).all()
 
 
 def test_per_label_threshold_and_decision_function():

@@ -144,7 +144,8 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
     n_labels_ : int
         Width of the label indicator matrix.
     thresholds_ : ndarray of shape (`n_labels_`,)
-        Per-label thresholds used by ``predict``.
+        Per-label thresholds used by ``predict``: the current ``threshold``,
+        also when it was changed by ``set_params`` after the last call.
     label_partition_ : tuple of tuple of int
         Current label clusters.
     n_clusters_ : int
@@ -267,6 +268,13 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         return self._validate_X(X, reset=False)
 
     def _check_stream_Y(self, y, classes):
+        if (classes is not None and not self.multilabel_
+                and not np.array_equal(np.unique(np.asarray(classes)), self.classes_)):
+            raise ValueError(
+                f"classes={list(classes)!r} is not the same as in the first partial_fit "
+                f"call ({self.classes_.tolist()!r}); the classes are fixed by the first call. "
+                "Call fit, or partial_fit on a new estimator, to start a new stream."
+            )
         if (type(y) is np.ndarray and y.ndim == 2 and self.multilabel_
                 and y.shape[1] == self.n_labels_ and ((y == 0) | (y == 1)).all()):
             return y.astype(np.float64)
@@ -320,7 +328,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
     # ---- state ---------------------------------------------------------- #
     def _initialize(self, n_features, n_labels):
         self.n_labels_ = n_labels
-        self.thresholds_ = check_thresholds(self.threshold, n_labels)
+        self._thresholds = check_thresholds(self.threshold, n_labels)
         # Never CUDA by default: see the ``device`` parameter.
         self.device_ = "cpu" if self.device == "auto" else resolve_device(self.device)
         seed = draw_seed(self.random_state)
@@ -387,7 +395,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
                 f"{', '.join(fixed)} cannot change between partial_fit calls (they size "
                 "the model); call fit to start a new stream with the new value."
             )
-        self.thresholds_ = check_thresholds(self.threshold, self.n_labels_)
+        self._thresholds = check_thresholds(self.threshold, self.n_labels_)
         self._apply_learning_params(changed)
         self._applied = current
 
@@ -457,7 +465,7 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         n = self._n_buffered
         X, Y = self._buf_X[:n], self._buf_Y[:n]
         if self.n_instances_seen_ > 0:
-            predictions = self._buf_scores[:n] >= self.thresholds_
+            predictions = self._buf_scores[:n] >= self._thresholds
             self.learners_.observe(self._buf_candidates[:, :n], predictions, Y)
             scores = example_f1_rows(Y, predictions)
             self._observe_global(scores)
@@ -596,8 +604,17 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
 
     def _current_thresholds(self):
         if self.threshold is self._applied["threshold"]:
-            return self.thresholds_
+            return self._thresholds
         return check_thresholds(self.threshold, self.n_labels_)
+
+    @property
+    def thresholds_(self):
+        """Per-label thresholds ``predict`` uses (the current ``threshold``).
+
+        Also when ``threshold`` was set after the last ``partial_fit``.
+        """
+        check_is_fitted(self, "learners_")
+        return self._current_thresholds()
 
     def predict_proba(self, X):
         """Per-label scores.
