@@ -3,6 +3,7 @@ estimator against plain BCE on Yeast, the Bi-LSTM view path, the meta-learner
 view and their errors."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -271,6 +272,20 @@ def test_custom_module_class_or_instance_is_trained_and_never_mutated():
                                              random_state=0).fit(X, Y)
         assert (clf.predict(X) == Y).mean() > 0.8
     assert all(torch.equal(a, b) for a, b in zip(before, instance.parameters()))
+
+
+def test_contrastive_weight_without_an_embedding_warns_once():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 5)).astype(np.float32)
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    logits_only = torch.nn.Linear(5, 2)
+    with pytest.warns(UserWarning, match="contrastive_weight=0.1 has no effect") as record:
+        HybridLossMultiLabelClassifier(module=logits_only, max_epochs=3, random_state=0).fit(X, Y)
+    assert sum("contrastive_weight" in str(w.message) for w in record) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        HybridLossMultiLabelClassifier(module=logits_only, max_epochs=3, contrastive_weight=0,
+                                       random_state=0).fit(X, Y)
 
 
 # --------------------------------------------------------------------------- #

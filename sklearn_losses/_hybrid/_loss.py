@@ -1,6 +1,8 @@
 """Hybrid multi-label loss: class-weighted BCE + label-correlation alignment +
 Jaccard-weighted supervised contrastive term (after Aslam et al., 2024)."""
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -249,6 +251,7 @@ class HybridMultiLabelLoss(nn.Module):
         self.temperature = temperature
         self.max_contrastive_rows = max_contrastive_rows
         self.last_components_ = {}
+        self._warned_without_embedding = False
 
     @classmethod
     def from_labels(cls, Y, *, class_weight="sqrt", max_pos_weight=100.0, **kwargs):
@@ -310,6 +313,15 @@ class HybridMultiLabelLoss(nn.Module):
         if self.contrastive_weight > 0 and embedding is not None:
             rows = self.max_contrastive_rows
             con = jaccard_supcon_loss(embedding[:rows], y[:rows], temperature=self.temperature)
+        elif self.contrastive_weight > 0 and not self._warned_without_embedding:
+            self._warned_without_embedding = True  # once per loss, not per batch
+            warnings.warn(
+                f"contrastive_weight={self.contrastive_weight} has no effect: the network "
+                "returns logits only. Return (logits, embedding) from its forward for the "
+                "contrastive term, or set contrastive_weight=0.",
+                UserWarning,
+                stacklevel=2,
+            )
         self.last_components_ = {
             "loss_bce": bce.detach(),
             "loss_corr": corr.detach(),
