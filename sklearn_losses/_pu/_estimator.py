@@ -292,8 +292,8 @@ class PUMultiLabelClassifier(TorchClassifierBase):
         if self.on_missing_positives == "raise":
             raise never_positive_error(names)
         warnings.warn(
-            f"Label(s) {names[:10]} have no observed positive; they are kept and "
-            "predicted with probability close to 0.",
+            f"Label(s) {', '.join(map(str, names[:10]))} have no observed positive; they are "
+            "kept and predicted with probability close to 0.",
             UserWarning,
             stacklevel=4,
         )
