@@ -611,3 +611,151 @@ def test_infinite_class_labels_get_a_clear_error_without_warnings(dtype):
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="1 infinite class label"):
             encode_targets(y)
+
+
+# --------------------------------------------------------------------------- #
+# warm starts, thresholds of 1-D targets, validation size, module widths
+# --------------------------------------------------------------------------- #
+def test_warm_start_refuses_other_classes_or_another_kind_of_target():
+    X, Y = _structured_multilabel(120)
+    y = np.arange(120) % 3
+    clf = _PlainMLPClassifier(max_epochs=1, warm_start=True, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=r"same classes.*\[0, 1, 2\].*'a', 'b', 'c'.*afresh"):
+        clf.fit(X, np.array(list("abc"))[y])
+    with pytest.raises(ValueError, match="was class labels; this y holds a multi-label.*afresh"):
+        clf.fit(X, Y)
+    # The refused fits left the estimator as it was; the same classes continue.
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    assert clf.fit(X, y).n_epochs_ == 2
+
+    named = _PlainMLPClassifier(max_epochs=1, warm_start=True, random_state=0)
+    named.fit(X, pd.DataFrame(Y, columns=["a", "b", "c"]))
+    with pytest.raises(ValueError, match=r"same labels.*'a', 'b', 'c'.*'a', 'c', 'b'"):
+        named.fit(X, pd.DataFrame(Y, columns=["a", "c", "b"]))
+    with pytest.raises(ValueError, match="was a multi-label indicator matrix; this y holds class"):
+        named.fit(X, y)
+
+
+def _rare_binary(n=300, seed=0):
+    """A binary target whose positive class is rare (15 %), so that its
+    F1-optimal threshold is not 0.5."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)).astype(np.float32)
+    score = X[:, 0] + rng.normal(size=n)
+    return X, np.where(score > np.percentile(score, 85), "yes", "no")
+
+
+def test_threshold_of_a_binary_target_is_the_positive_class_threshold():
+    X, y = _rare_binary()
+    params = dict(max_epochs=5, random_state=0)
+    clf = _PlainMLPClassifier(threshold=0.3, **params).fit(X, y)
+    positive = clf.predict_proba(X)[:, 1]
+    assert (positive >= 0.5).sum() < (positive >= 0.3).sum() < len(y)
+    np.testing.assert_array_equal(clf.predict(X), np.where(positive >= 0.3, "yes", "no"))
+
+    tuned = _PlainMLPClassifier(threshold="tune", **params).fit(X, y)
+    rows = tuned.net_.valid_rows_
+    held_out = tuned.predict_proba(X[rows])[:, 1:]
+    expected = f1_optimal_thresholds((y[rows] == "yes")[:, None].astype(int), held_out)
+    np.testing.assert_array_equal(tuned.thresholds_, expected)
+    assert tuned.thresholds_.shape == (1,) and tuned.thresholds_[0] != 0.5
+    np.testing.assert_array_equal(
+        tuned.predict(X), np.where(tuned.predict_proba(X)[:, 1] >= expected[0], "yes", "no")
+    )
+
+
+def test_hybrid_tunes_the_threshold_of_a_binary_target():
+    from sklearn_losses import HybridLossMultiLabelClassifier
+
+    X, y = _rare_binary()
+    clf = HybridLossMultiLabelClassifier(max_epochs=3, threshold="tune", random_state=0)
+    clf.fit(X, y)
+    assert clf.thresholds_.shape == (1,) and clf.thresholds_[0] != 0.5
+
+
+@pytest.mark.parametrize("threshold", [[0.99, 0.01, 0.99], 0.3, "tune"])
+def test_thresholds_of_a_multiclass_target_are_refused(threshold):
+    X, _ = _structured_multilabel(60)
+    y = np.arange(60) % 3
+    with pytest.raises(ValueError, match="multi-label and binary targets.*3 classes.*most prob"):
+        _PlainMLPClassifier(max_epochs=1, threshold=threshold).fit(X, y)
+    clf = _PlainMLPClassifier(max_epochs=1, threshold=[0.5] * 3).fit(X, y)
+    assert not hasattr(clf.net_, "valid_rows_") or clf.net_.valid_rows_ is None
+
+
+@pytest.mark.parametrize("params", [{"early_stopping": True}, {"threshold": "tune"}])
+def test_too_few_rows_for_the_validation_split_are_an_error(params):
+    X, Y = _structured_multilabel(300)
+    X, Y = X[:5], np.vstack([Y[:4], 1 - Y[3]])  # every label positive somewhere
+    name = next(iter(params))
+    with pytest.raises(ValueError, match=rf"With {name}.*validation_fraction=0.1 of the 5 rows"):
+        _PlainMLPClassifier(max_epochs=2, **params).fit(X, Y)
+    clf = _PlainMLPClassifier(max_epochs=2, validation_fraction=0.4, **params).fit(X, Y)
+    assert len(clf.net_.valid_rows_) == 2
+
+
+class _GivenModuleClassifier(_PlainMLPClassifier):
+    """Trains the network ``make_module(n_features, n_outputs)`` builds."""
+
+    make_module = None
+
+    def _build_module(self, n_features, n_outputs):
+        return type(self).make_module(n_features, n_outputs)
+
+
+class _WithEmbedding(nn.Module):
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.linear = nn.Linear(n_features, n_outputs)
+
+    def forward(self, X):
+        return self.linear(X), X
+
+
+@pytest.mark.parametrize("make_module, match", [
+    (lambda n_in, n_out: nn.Linear(n_in + 2, n_out),
+     r"must take 6 input features and return 3 logits.*failed.*mat1 and mat2"),
+    (lambda n_in, n_out: nn.Linear(n_in, n_out + 1), r"returned Tensor of shape \(2, 4\)"),
+    (lambda n_in, n_out: nn.Sequential(nn.Linear(n_in, n_out), nn.Flatten(0)),
+     r"returned Tensor of shape \(6,\)"),
+])
+def test_module_of_the_wrong_width_gets_a_clear_error(monkeypatch, make_module, match):
+    monkeypatch.setattr(_GivenModuleClassifier, "make_module", staticmethod(make_module))
+    X, Y = _structured_multilabel(60)
+    with pytest.raises(ValueError, match=match):
+        _GivenModuleClassifier(max_epochs=1).fit(X, Y)
+
+
+def test_width_check_reads_the_logits_of_a_module_returning_a_tuple():
+    from sklearn_losses._engine._base import _check_module_widths
+
+    X, _ = _structured_multilabel(60)
+    _check_module_widths(_WithEmbedding(6, 3), X, 3)  # (logits, embedding) passes
+    with pytest.raises(ValueError, match=r"return 3 logits.*shape \(2, 4\)"):
+        _check_module_widths(_WithEmbedding(6, 4), X, 3)
+
+
+def _noisy_module(n_features, n_outputs):
+    return nn.Sequential(nn.Linear(n_features, 8), nn.BatchNorm1d(8), nn.ReLU(),
+                         nn.Dropout(0.3), nn.Linear(8, n_outputs))
+
+
+def test_module_width_check_draws_no_random_numbers_and_keeps_layer_modes(monkeypatch):
+    from sklearn_losses._engine import _base
+
+    X, Y = _structured_multilabel(60)
+    module = _noisy_module(6, 3)
+    module[1].eval()  # a frozen batch norm stays frozen
+    statistics = module[1].running_mean.clone()
+    state = torch.get_rng_state()
+    _base._check_module_widths(module, X, 3)
+    assert torch.equal(state, torch.get_rng_state())
+    assert torch.equal(statistics, module[1].running_mean)
+    assert [layer.training for layer in module] == [True, False, True, True, True]
+
+    # A seeded fit trains the same model with the check as without it.
+    monkeypatch.setattr(_GivenModuleClassifier, "make_module", staticmethod(_noisy_module))
+    checked = _GivenModuleClassifier(max_epochs=2, random_state=0).fit(X, Y).predict_proba(X)
+    monkeypatch.setattr(_base, "_check_module_widths", lambda *args: None)
+    unchecked = _GivenModuleClassifier(max_epochs=2, random_state=0).fit(X, Y).predict_proba(X)
+    np.testing.assert_array_equal(checked, unchecked)

@@ -90,6 +90,60 @@ def logits_to_proba(logits, multilabel, softmax_classes=False):
     return softmax(log_expit(logits), axis=1)
 
 
+def _shown(names, limit=10):
+    """Label or class names for an error message, at most ``limit`` of them."""
+    names = np.asarray(names).tolist()
+    more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
+    return f"{names[:limit]}{more}"
+
+
+def _module_device(module):
+    """Where a module's weights live (the CPU for one without any)."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _check_module_widths(module, X, n_outputs):
+    """Check once, before training, that ``module`` maps ``X``'s columns to
+    ``n_outputs`` logits, so that a mismatch gets an error that names both
+    widths instead of one from deep inside torch.
+
+    The forward pass runs on two rows in eval mode without gradients, so it
+    draws no random numbers and leaves batch norm statistics alone; the
+    training mode of each layer is restored afterwards.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network, returning logits or ``(logits, ...)``.
+    X : ndarray or CSR matrix of shape (n_samples, n_features)
+        What the network reads.
+    n_outputs : int
+        Logits expected per row.
+    """
+    expected = (f"The module must take {X.shape[1]} input features and return {n_outputs} "
+                "logits per row (one per label, or per class; one for a binary y)")
+    rows = torch.from_numpy(dense_rows(X, np.arange(min(2, X.shape[0]))))
+    # Per layer: a user may keep some layers (e.g. a frozen batch norm) in eval mode.
+    modes = [(layer, layer.training) for layer in module.modules()]
+    module.eval()
+    try:
+        with torch.no_grad():
+            logits = as_logits(module(rows.to(_module_device(module))))
+    except RuntimeError as error:
+        raise ValueError(f"{expected}; it failed on rows of X: {error}") from error
+    finally:
+        for layer, training in modes:
+            layer.training = training
+    shape = tuple(getattr(logits, "shape", ()))
+    if shape != (rows.shape[0], n_outputs):
+        raise ValueError(
+            f"{expected}; on {rows.shape[0]} rows it returned {type(logits).__name__} "
+            f"of shape {shape}."
+        )
+
+
 def _accepts(function, name):
     """Whether ``function`` (e.g. an optimizer class) takes argument ``name``."""
     try:
@@ -266,10 +320,69 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
             raise ValueError("sample_weight sums to zero; at least one must be positive.")
         return X, Y, sample_weight
 
+    def _target_summary(self):
+        """What a warm start must find again: features and the targets' form."""
+        return self.n_features_in_, self.multilabel_, self.label_names_
+
+    def _check_warm_start(self, previous, n_features):
+        """A warm start continues the same network on the same outputs."""
+        n_previous, multilabel, names = previous
+        restart = " Set warm_start=False to start afresh."
+        if n_previous != n_features:
+            raise ValueError(
+                f"warm_start=True continues the previous fit, which had {n_previous} "
+                f"features; this data has {n_features}.{restart}"
+            )
+        kinds = {True: "a multi-label indicator matrix", False: "class labels"}
+        if multilabel != self.multilabel_:
+            raise ValueError(
+                f"warm_start=True continues the previous fit, whose y was "
+                f"{kinds[multilabel]}; this y holds {kinds[self.multilabel_]}, which "
+                f"the network's outputs do not mean.{restart}"
+            )
+        if not np.array_equal(names, self.label_names_):
+            what = "labels" if multilabel else "classes"
+            raise ValueError(
+                f"warm_start can only be used where y has the same {what} as in the "
+                f"previous call: it had {_shown(names)}, this y has "
+                f"{_shown(self.label_names_)}.{restart}"
+            )
+
     def _set_thresholds(self, n_labels):
+        if not (self.multilabel_ or n_labels == 1):
+            self._refuse_multiclass_thresholds()
         # "tune" is resolved from the validation rows after training.
         if not isinstance(self.threshold, str):
             self.thresholds_ = check_thresholds(self.threshold, n_labels)
+
+    def _refuse_multiclass_thresholds(self):
+        """Multi-class predictions are the most probable class: no threshold
+        takes part, so one other than the default is a mistake to report."""
+        default = not isinstance(self.threshold, str) and np.all(
+            np.asarray(self.threshold, dtype=np.float64) == 0.5
+        )
+        if not default:
+            raise ValueError(
+                f"threshold={self.threshold!r} applies to multi-label and binary targets; "
+                f"this y has {len(self.classes_)} classes, and multi-class predictions "
+                "are the most probable class. Leave threshold at 0.5, or pass a 0/1 "
+                "indicator matrix (e.g. from LabelBinarizer) for one threshold per class."
+            )
+
+    def _check_validation_size(self, n_samples):
+        """``early_stopping`` and ``threshold="tune"`` need held-out rows; as in
+        ``MLPClassifier``, too few of them is an error, not a silent no-op."""
+        uses = (("early_stopping=True", self.early_stopping),
+                ("threshold='tune'", isinstance(self.threshold, str)))
+        needs = " and ".join(name for name, used in uses if used)
+        n_valid = round(self.validation_fraction * n_samples)
+        if needs and (n_valid < 1 or n_samples - n_valid < 2):
+            raise ValueError(
+                f"With {needs}, validation_fraction={self.validation_fraction} of the "
+                f"{n_samples} rows holds out {n_valid} row(s); at least 1 held-out and 2 "
+                f"training rows are needed. Increase validation_fraction or the number of "
+                f"rows, or do without {needs}."
+            )
 
     # ---- fit ------------------------------------------------------------ #
     @_fit_context(prefer_skip_nested_validation=True)
@@ -301,15 +414,12 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
                     "what prediction needs, not the state training continues from. Set "
                     "warm_start=False to train afresh, or persist with pickle to continue."
                 )
-            previous = (self.n_features_in_, self.n_labels_) if warm else None
+            previous = self._target_summary() if warm else None
             X, Y, sample_weight = self._validate_fit_data(X, y, sample_weight)
-            if warm and previous != (X.shape[1], Y.shape[1]):
-                raise ValueError(
-                    f"warm_start=True continues the previous fit, which had {previous[0]} "
-                    f"features and {previous[1]} labels; this data has {X.shape[1]} and "
-                    f"{Y.shape[1]}. Set warm_start=False to start afresh."
-                )
+            if warm:
+                self._check_warm_start(previous, X.shape[1])
             self._set_thresholds(Y.shape[1])
+            self._check_validation_size(X.shape[0])
             X = self._network_inputs(X, Y)
             self._train(X, self._prepare_targets(Y), sample_weight, warm)
             if isinstance(self.threshold, str):
@@ -329,6 +439,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
                     net.raise_interrupt()
             else:
                 net = self._make_net(X.shape[1], Y, sample_weight, seed)
+                _check_module_widths(net.module, X, Y.shape[1])
                 net.fit(data)
                 net.raise_interrupt()
         self.net_ = net
@@ -341,21 +452,26 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         """The validation split and the history key to monitor."""
         n_valid = round(self.validation_fraction * n_samples)
         tune = isinstance(self.threshold, str)
+        # fit refuses too few rows (_check_validation_size); persistence
+        # rebuilds the net from a two-row stub, which gets no split.
         if not (self.early_stopping or tune) or n_valid < 1 or n_samples - n_valid < 2:
             return None, "train_loss"
         split = StratifiedValidationSplit(self.validation_fraction, seed)
         return split, "valid_loss" if self.early_stopping else "train_loss"
 
     def _tune_thresholds(self, X, Y):
-        """Per-label thresholds that maximise F1 on the held-out rows.
+        """Per-label thresholds that maximise F1 on the held-out rows; for a
+        binary 1-D ``y``, the threshold on the positive class's probability.
 
         A label without a positive among those rows keeps 0.5.
         """
         self.thresholds_ = np.full(Y.shape[1], 0.5)
         rows = getattr(self.net_, "valid_rows_", None)
-        if rows is None or not self.multilabel_:
+        if rows is None:
             return
         proba = self._proba_from_logits(self._forward(X[rows]))
+        # A binary y's one column is the positive class, proba's last.
+        proba = proba[:, -Y.shape[1]:]
         # The held-out rows' labels, dense like their probabilities.
         self.thresholds_ = f1_optimal_thresholds(dense_rows(Y, rows), proba)
 
