@@ -124,7 +124,7 @@ def test_a_class_outside_the_allow_list_is_refused(tmp_path, class_path):
     "params, match",
     [
         ({"callbacks": [("noop", object())]}, "Parameter 'callbacks'"),
-        ({"module": MLPNetwork(6, 4)}, "Parameter 'module'"),
+        ({"module": MLPNetwork(6, 4), "contrastive_weight": 0.0}, "Parameter 'module'"),
         ({"meta_learner": MultiOutputClassifier(LogisticRegression())},
          "Parameter 'meta_learner'"),
     ],
