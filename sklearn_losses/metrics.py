@@ -8,6 +8,7 @@ label-sets, as returned by
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.stats import norm
 
 from ._engine import check_binary_indicator
@@ -24,8 +25,29 @@ __all__ = [
 ]
 
 
+def _true_label_sets(Y_true):
+    """``Y_true`` as an (n, n_labels) 0/1 matrix; a 1-D 0/1 vector is one label.
+
+    Other 1-D values are refused rather than encoded: which class is the
+    positive label cannot be told from them (a test set may hold one class).
+    """
+    if sp.issparse(Y_true) or np.ndim(Y_true) != 1:
+        return check_binary_indicator(Y_true, name="Y_true").astype(np.int64)
+    y = np.asarray(Y_true)
+    if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
+        shown = np.unique(y.astype(str))[:5].tolist()
+        raise ValueError(
+            f"Y_true is 1-D with values {shown}, but prediction sets hold 0/1 label "
+            "vectors. Pass a 0/1 indicator matrix; for a predictor fitted on a 1-D y of "
+            "two classes (one label, positive for clf.classes_[1]) pass "
+            "(y == clf.classes_[1]).astype(int). Multiclass targets have no label-set "
+            "prediction sets."
+        )
+    return y.astype(np.int64)[:, None]
+
+
 def _check_sets(Y_true, sets):
-    Y_true = check_binary_indicator(Y_true, name="Y_true").astype(np.int64)
+    Y_true = _true_label_sets(Y_true)
     if len(sets) != Y_true.shape[0]:
         raise ValueError(
             f"Y_true has {Y_true.shape[0]} rows but {len(sets)} prediction sets were given."
@@ -48,8 +70,8 @@ def labelset_coverage(Y_true, sets):
 
     Parameters
     ----------
-    Y_true : array-like of shape (n_samples, n_labels)
-        True 0/1 label-sets.
+    Y_true : array-like of shape (n_samples, n_labels) or (n_samples,)
+        True 0/1 label-sets; a 1-D 0/1 vector is one label.
     sets : list of ndarrays of shape (n_sets, n_labels)
         Prediction sets, one per sample.
 
@@ -76,8 +98,8 @@ def labelset_error_rate(Y_true, sets):
 
     Parameters
     ----------
-    Y_true : array-like of shape (n_samples, n_labels)
-        True 0/1 label-sets.
+    Y_true : array-like of shape (n_samples, n_labels) or (n_samples,)
+        True 0/1 label-sets; a 1-D 0/1 vector is one label.
     sets : list of ndarrays of shape (n_sets, n_labels)
         Prediction sets, one per sample.
 
@@ -166,8 +188,8 @@ def observed_excess(Y_true, sets):
 
     Parameters
     ----------
-    Y_true : array-like of shape (n_samples, n_labels)
-        True 0/1 label-sets.
+    Y_true : array-like of shape (n_samples, n_labels) or (n_samples,)
+        True 0/1 label-sets; a 1-D 0/1 vector is one label.
     sets : list of ndarrays of shape (n_sets, n_labels)
         Prediction sets, one per sample.
 

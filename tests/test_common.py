@@ -13,7 +13,7 @@ from sklearn.base import clone
 from sklearn.datasets import make_multilabel_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
-from sklearn.multioutput import MultiOutputClassifier
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
@@ -43,8 +43,9 @@ def _small_estimators():
         PUMultiLabelClassifier(max_epochs=5, random_state=0),
         NoisyLabelRescaledClassifier(max_epochs=3, random_state=0),
         IHOMERClassifier(random_state=0),
+        # One-vs-rest fits both a 1-D binary y (one label) and an indicator matrix.
         ConformalLabelPowersetClassifier(
-            MultiOutputClassifier(LogisticRegression(max_iter=200)), random_state=0
+            OneVsRestClassifier(LogisticRegression(max_iter=200)), random_state=0
         ),
     ]
 

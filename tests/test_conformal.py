@@ -9,16 +9,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from sklearn.datasets import make_multilabel_classification
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import make_classification, make_multilabel_classification
 from sklearn.exceptions import NotFittedError
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.neural_network import MLPClassifier
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils import _safe_indexing
 
 from sklearn_losses import ConformalLabelPowersetClassifier, HybridLossMultiLabelClassifier
 from sklearn_losses.conformal import ConformalSetTruncatedWarning, nonconformity
@@ -507,3 +511,155 @@ def test_errors():
     with pytest.raises(ValueError, match="limited to 20 labels"):
         naive.predict_sets(X_test)
     assert labelset_error_rate(Y[:1], [Y[:1]]) == 0.0
+
+
+# --------------------------------------------------------------------------- #
+# X goes to the wrapped model as given: text, DataFrames with named columns
+# --------------------------------------------------------------------------- #
+def _texts(n_samples, seed=0):
+    """Documents whose words hint at three labels: a label's words occur in most
+    of its documents and in a few others, so the model is good but not sure."""
+    rng = np.random.default_rng(seed)
+    Y = (rng.random((n_samples, 3)) < 0.4).astype(int)
+    words = [["alpha", "apex", "ace"], ["beta", "bold", "bear"], ["gamma", "glow", "gust"]]
+    filler = ["the", "a", "of", "and", "day", "note"]
+    docs = []
+    for labels in Y:
+        doc = list(rng.choice(filler, 4))
+        for j, positive in enumerate(labels):
+            if rng.random() < (0.85 if positive else 0.1):
+                doc += list(rng.choice(words[j], 2))
+        docs.append(" ".join(rng.permutation(doc)))
+    return docs, Y
+
+
+def _mixed_frame(n_samples, seed=0):
+    """Two numeric columns and a string column, all bearing on two labels."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "f0": rng.normal(size=n_samples),
+        "f1": rng.normal(size=n_samples),
+        "color": rng.choice(["red", "green", "blue"], size=n_samples),
+    })
+    noise = rng.normal(scale=0.7, size=(n_samples, 2))
+    Y = np.column_stack([
+        frame.f0 + (frame.color == "red") + noise[:, 0] > 0.3,
+        frame.f1 - (frame.color == "blue") + noise[:, 1] > -0.3,
+    ]).astype(int)
+    return frame, Y
+
+
+def _text_pipeline():
+    return make_pipeline(TfidfVectorizer(), MultiOutputClassifier(LogisticRegression()))
+
+
+def _frame_pipeline():
+    columns = ColumnTransformer([("num", StandardScaler(), ["f0", "f1"]),
+                                 ("cat", OneHotEncoder(), ["color"])])
+    return make_pipeline(columns, MultiOutputClassifier(LogisticRegression()))
+
+
+def _text_case():
+    X, Y = _texts(1600)
+    return X, Y, ConformalLabelPowersetClassifier(
+        _text_pipeline(), calibration_size=0.5, random_state=0)
+
+
+def _frozen_text_case():
+    X, Y = _texts(1600, seed=1)
+    model = _text_pipeline().fit(X[1200:], Y[1200:])  # rows never scored below
+    return X[:1200], Y[:1200], ConformalLabelPowersetClassifier(FrozenEstimator(model))
+
+
+def _frame_case():
+    X, Y = _mixed_frame(1600)
+    return X, Y, ConformalLabelPowersetClassifier(
+        _frame_pipeline(), calibration_size=0.5, random_state=0)
+
+
+@pytest.mark.parametrize("case", [_text_case, _frozen_text_case, _frame_case],
+                         ids=["text", "frozen-text", "dataframe-columns"])
+def test_non_numeric_X_reaches_the_wrapped_pipeline_and_sets_cover(case):
+    X, Y, clf = case()
+    fit_rows, test_rows = np.arange(800), np.arange(800, len(Y))
+    clf.fit(_safe_indexing(X, fit_rows), Y[fit_rows])
+    X_test, Y_test = _safe_indexing(X, test_rows), Y[test_rows]
+    levels = [0.1, 0.2]
+    for significance, sets in zip(levels, clf.predict_sets(X_test, significance=levels)):
+        low, high = error_rate_band(len(test_rows), clf.n_calibration_, significance)
+        assert low <= labelset_error_rate(Y_test, sets) <= high, significance
+        assert mean_set_size(sets) < 2 ** Y.shape[1] / 2
+    np.testing.assert_allclose(
+        clf.predict_proba(X_test),
+        np.column_stack([p[:, 1] for p in clf.estimator_.predict_proba(X_test)]),
+    )
+    if isinstance(X, pd.DataFrame):  # delegated from the fitted pipeline
+        np.testing.assert_array_equal(clf.feature_names_in_, X.columns)
+    else:  # a text vectoriser has no feature count
+        assert not hasattr(clf, "n_features_in_")
+
+
+def test_the_wrapped_model_reports_bad_X():
+    X, Y = _mixed_frame(100)
+    clf = ConformalLabelPowersetClassifier(_frame_pipeline(), random_state=0).fit(X, Y)
+    with pytest.raises(ValueError, match="columns are missing"):
+        clf.predict_sets(X.drop(columns="color"))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        ConformalLabelPowersetClassifier(_frame_pipeline()).fit(X[:50], Y)
+    with pytest.raises(ValueError, match="empty X"):
+        ConformalLabelPowersetClassifier(FrozenEstimator(clf.estimator_)).fit(X[:0], Y[:0])
+
+
+# --------------------------------------------------------------------------- #
+# 1-D y: two classes are one label; more classes are refused
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("estimator", [LogisticRegression(), None], ids=["logistic", "default"])
+def test_multiclass_1d_y_is_refused_with_what_to_do(estimator):
+    X, y = make_classification(n_samples=120, n_classes=3, n_informative=3, random_state=0)
+    y = np.array(["a", "b", "c"])[y]
+    with pytest.raises(ValueError, match=r"(?s)Only binary classification.*3 classes"
+                                         r".*MultiLabelBinarizer.*MAPIE"):
+        ConformalLabelPowersetClassifier(estimator, random_state=0).fit(X, y)
+
+
+def test_binary_1d_y_is_one_label_for_a_plain_classifier():
+    X, y = make_classification(n_samples=600, n_features=6, flip_y=0.15, random_state=0)
+    fit, test = slice(0, 400), slice(400, 600)
+    one = ConformalLabelPowersetClassifier(LogisticRegression(), random_state=0)
+    one.fit(X[fit], y[fit])
+    assert one.estimator_.classes_.tolist() == [0, 1]  # fitted on the 1-D labels
+    two = ConformalLabelPowersetClassifier(MultiOutputClassifier(LogisticRegression()),
+                                           random_state=0).fit(X[fit], y[fit, None])
+    np.testing.assert_array_equal(one.calibration_scores_, two.calibration_scores_)
+    np.testing.assert_allclose(one.predict_proba(X[test])[:, 1], two.predict_proba(X[test])[:, 0])
+    np.testing.assert_array_equal(one.predict(X[test]), two.predict(X[test])[:, 0])
+    sets = one.predict_sets(X[test], significance=0.2)
+    _assert_same_sets(sets, two.predict_sets(X[test], significance=0.2))
+    # One label: a set holds at most its two values, and the 1-D truth scores.
+    assert max(len(s) for s in sets) <= 2 and 1 in {len(s) for s in sets}
+    assert labelset_coverage(y[test], sets) == labelset_coverage(y[test, None], sets)
+
+
+def test_binary_1d_class_labels_with_the_default_model():
+    X, y = make_classification(n_samples=300, n_features=6, random_state=1)
+    names = np.array(["no", "yes"])[y]
+    clf = ConformalLabelPowersetClassifier(random_state=0).fit(X, names)
+    plain = ConformalLabelPowersetClassifier(LogisticRegression(max_iter=1000),
+                                             random_state=0).fit(X, y)
+    assert clf.classes_.tolist() == ["no", "yes"]
+    np.testing.assert_array_equal(clf.calibration_scores_, plain.calibration_scores_)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[plain.predict(X)])
+    sets = clf.predict_sets(X[:50], significance=0.2)
+    with pytest.raises(ValueError, match=r"1-D with values \['no', 'yes'\].*classes_\[1\]"):
+        labelset_coverage(names[:50], sets)
+
+
+def test_a_prefitted_binary_classifier_on_class_labels():
+    X, y = make_classification(n_samples=400, n_features=6, random_state=2)
+    names = np.array(["neg", "pos"])[y]
+    model = LogisticRegression().fit(X[:200], names[:200])
+    clf = ConformalLabelPowersetClassifier(FrozenEstimator(model)).fit(X[200:], names[200:])
+    np.testing.assert_allclose(clf.predict_proba(X[:5]), model.predict_proba(X[:5]))
+    with pytest.raises(ValueError, match="binary classifier that predicts both classes"):
+        ConformalLabelPowersetClassifier(FrozenEstimator(model)).fit(
+            X[200:], np.array(["no", "yes"])[y[200:]])

@@ -9,9 +9,10 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import ShuffleSplit
 from sklearn.multioutput import MultiOutputClassifier
+from sklearn.utils import _safe_indexing, get_tags, indexable
 from sklearn.utils._param_validation import RealNotInt
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from .._engine import (
     HasMethods,
@@ -81,10 +82,12 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
     estimator : estimator with ``fit`` and ``predict_proba``, default=None
         Multi-label model. ``predict_proba`` may return an ``(n, n_labels)`` array
         or, as :class:`~sklearn.multioutput.MultiOutputClassifier` does, a list of
-        ``(n, 2)`` arrays. None means
-        ``MultiOutputClassifier(LogisticRegression(max_iter=1000))``. Wrap an
-        already fitted model in :class:`~sklearn.frozen.FrozenEstimator` to use
-        all of ``X`` for calibration.
+        ``(n, 2)`` arrays; for a 1-D ``y``, a binary classifier. It receives
+        ``X`` as given, so a pipeline may take text or DataFrame columns. None
+        means ``MultiOutputClassifier(LogisticRegression(max_iter=1000))``, or
+        ``LogisticRegression(max_iter=1000)`` for a 1-D ``y``. Wrap an already
+        fitted model in :class:`~sklearn.frozen.FrozenEstimator` to use all of
+        ``X`` for calibration.
     significance : float in (0, 1) or list of floats, default=0.1
         Default error rate ``eps`` of :meth:`predict_sets` and
         :meth:`predict_set_summary`; a list gives one result per level.
@@ -132,9 +135,11 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray
         Class labels for a 1-D ``y``; ``arange(n_labels_)`` otherwise.
     n_features_in_ : int
-        Number of features seen during fit.
+        Number of features seen during fit, taken from the fitted estimator;
+        only defined when it has this attribute.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, for pandas input.
+        Names of features seen during fit, taken from the fitted estimator;
+        only defined when it has this attribute (e.g. for DataFrame input).
 
     See Also
     --------
@@ -210,11 +215,18 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         Y, encoding = encode_targets(
             y, require_positive=not self._prefit(), estimator_name=type(self).__name__
         )
+        if not encoding.multilabel and len(encoding.classes) > 2:
+            raise _multiclass_error(type(self).__name__, encoding.classes)
         self.multilabel_ = encoding.multilabel
         self.classes_ = encoding.classes
         self.label_names_ = encoding.label_names
         self._label_binarizer = encoding.binarizer
         return Y.astype(np.int64)
+
+    def _model_targets(self, Y):
+        """What the wrapped model is fitted on: the class labels of a 1-D ``y``
+        (one label, so a plain binary classifier fits), else the indicator."""
+        return Y if self.multilabel_ else self.classes_[Y[:, 0]]
 
     def _targets(self, y):
         """0/1 indicator matrix of a test ``y``, encoded as in ``fit``."""
@@ -249,8 +261,19 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
             return None
         estimator = self.estimator
         if estimator is None:
-            estimator = MultiOutputClassifier(LogisticRegression(max_iter=1000))
-        return clone(estimator).fit(X, Y[:, varying])
+            estimator = LogisticRegression(max_iter=1000)
+            if self.multilabel_:
+                estimator = MultiOutputClassifier(estimator)
+        return clone(estimator).fit(X, self._model_targets(Y[:, varying]))
+
+    def _set_feature_attributes(self):
+        """``n_features_in_`` and ``feature_names_in_`` of the fitted model, as
+        scikit-learn's meta-estimators expose them; X itself is never read."""
+        for name in ("n_features_in_", "feature_names_in_"):
+            if hasattr(self.estimator_, name):
+                setattr(self, name, getattr(self.estimator_, name))
+            else:
+                vars(self).pop(name, None)
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
@@ -258,12 +281,16 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
-            Training data.
+        X : array-like, sparse matrix, DataFrame or list of n_samples inputs
+            Training data, passed to the wrapped estimator as given (rows are
+            split with :func:`~sklearn.utils._safe_indexing`), so it may hold
+            text or mixed columns that the estimator's own pipeline handles.
         y : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_labels) \
                 or (n_samples,)
             0/1 label indicator matrix (densified: the label-sets are scored
-            whole), or 1-D class labels (one-hot encoded).
+            whole), or 1-D labels of two classes: one label, positive for
+            ``classes_[1]``, and the wrapped model is fitted on the 1-D labels.
+            A 1-D ``y`` of more than two classes raises a ``ValueError``.
 
         Returns
         -------
@@ -272,17 +299,24 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
         """
         # An interrupted refit keeps the previous model whole.
         with restore_on_error(self):
-            X = validate_data(self, X, accept_sparse=["csr", "csc"])
+            if _num_samples(X) == 0:
+                raise ValueError(
+                    f"{type(self).__name__} got an empty X (0 samples); it needs rows "
+                    "to fit and calibrate on."
+                )
             Y = self._encode_targets(y)
-            check_consistent_length(X, Y)
+            # The wrapped model checks X's content; the split needs only rows
+            # (indexable turns sparse formats without row indexing into CSR).
+            X, Y = indexable(X, Y)
             self.thresholds_ = check_thresholds(self.threshold, Y.shape[1])
-            proper, calibration = self._split(X.shape[0])
+            proper, calibration = self._split(Y.shape[0])
             self.n_labels_ = Y.shape[1]
             self.constant_labels_ = (
                 np.full(Y.shape[1], -1) if self._prefit() else _constant_labels(Y[proper])
             )
-            self.estimator_ = self._fit_estimator(X[proper], Y[proper])
-            proba = self._label_proba(X[calibration])
+            self.estimator_ = self._fit_estimator(_safe_indexing(X, proper), Y[proper])
+            self._set_feature_attributes()
+            proba = self._label_proba(_safe_indexing(X, calibration))
             self.calibration_scores_ = np.sort(
                 nonconformity(proba, Y[calibration], self.measure))
             self.n_calibration_ = calibration.size
@@ -291,24 +325,27 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
     # ---- probabilities and point predictions ----------------------------- #
     def _label_proba(self, X):
         """(n, n_labels) float64 probabilities, constant labels filled in."""
-        proba = np.empty((X.shape[0], self.n_labels_), dtype=np.float64)
+        proba = np.empty((_num_samples(X), self.n_labels_), dtype=np.float64)
         varying = self.constant_labels_ < 0
         proba[:, ~varying] = self.constant_labels_[~varying]
-        if self.estimator_ is not None:
+        if self.estimator_ is not None and self.multilabel_:
             proba[:, varying] = _positive_proba(self.estimator_, X, varying.sum())
+        elif self.estimator_ is not None:
+            proba[:, 0] = _class_proba(self.estimator_, X, self.classes_)
         return proba
 
     def _check_X(self, X):
+        """X goes to the wrapped model as given; it checks the content."""
         check_is_fitted(self, "calibration_scores_")
-        return validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        return X
 
     def predict_proba(self, X):
         """Per-label probabilities of the wrapped estimator.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
-            Input data.
+        X : array-like, sparse matrix, DataFrame or list of n_samples inputs
+            Input data, in the form the wrapped estimator takes.
 
         Returns
         -------
@@ -331,8 +368,8 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
-            Input data.
+        X : array-like, sparse matrix, DataFrame or list of n_samples inputs
+            Input data, in the form the wrapped estimator takes.
 
         Returns
         -------
@@ -340,13 +377,14 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
             The wrapped model's scores; ``+inf`` or ``-inf`` for labels that were
             constant in the proper training part. 1-D for a binary 1-D ``y``.
         """
-        X = self._check_X(X)
-        scores = np.empty((X.shape[0], self.n_labels_), dtype=np.float64)
+        n_samples = _num_samples(self._check_X(X))
+        scores = np.empty((n_samples, self.n_labels_), dtype=np.float64)
         varying = self.constant_labels_ < 0
         scores[:, ~varying] = np.where(self.constant_labels_[~varying] == 1, np.inf, -np.inf)
-        scores[:, varying] = np.asarray(self.estimator_.decision_function(X)).reshape(
-            X.shape[0], -1
-        )
+        if varying.any():
+            scores[:, varying] = np.asarray(self.estimator_.decision_function(X)).reshape(
+                n_samples, -1
+            )
         if not self.multilabel_ and self.n_labels_ == 1:
             return scores.ravel()
         return scores
@@ -356,8 +394,8 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
-            Input data.
+        X : array-like, sparse matrix, DataFrame or list of n_samples inputs
+            Input data, in the form the wrapped estimator takes.
 
         Returns
         -------
@@ -397,8 +435,8 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
-            Input data.
+        X : array-like, sparse matrix, DataFrame or list of n_samples inputs
+            Input data, in the form the wrapped estimator takes.
         Y_candidates : array-like of shape (n_candidates, n_labels)
             0/1 label-sets to score.
         paired : bool, default=False
@@ -433,8 +471,8 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
-            Input data.
+        X : array-like, sparse matrix, DataFrame or list of n_samples inputs
+            Input data, in the form the wrapped estimator takes.
         significance : float in (0, 1) or list of floats, default=None
             Error rate ``eps``; ``self.significance`` when None. Sets shrink as
             ``eps`` grows, so a list is enumerated once, at its smallest level.
@@ -488,8 +526,8 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
-            Input data.
+        X : array-like, sparse matrix, DataFrame or list of n_samples inputs
+            Input data, in the form the wrapped estimator takes.
         significance : float in (0, 1) or list of floats, default=None
             Error rate ``eps``; ``self.significance`` when None.
 
@@ -524,8 +562,21 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
-        tags.input_tags.sparse = True
         tags.classifier_tags.multi_label = True
+        # A 1-D y is one label: two classes only.
+        tags.classifier_tags.multi_class = False
+        # X goes to the wrapped model as given, so it decides what X may hold.
+        # The default model (one logistic regression per label) takes sparse X;
+        # a duck-typed model without tags keeps the defaults.
+        if self.estimator is None:
+            tags.input_tags.sparse = True
+            return tags
+        try:
+            model_tags = get_tags(self.estimator).input_tags
+        except AttributeError:  # no __sklearn_tags__, perhaps inside a FrozenEstimator
+            return tags
+        tags.input_tags.sparse = model_tags.sparse
+        tags.input_tags.allow_nan = model_tags.allow_nan
         return tags
 
 
@@ -553,6 +604,18 @@ def _warn_truncated(samples, max_sets):
     )
 
 
+def _multiclass_error(name, classes):
+    shown = ", ".join(map(repr, classes[:5].tolist())) + (", ..." if len(classes) > 5 else "")
+    return ValueError(
+        f"Only binary classification is supported for a 1-D y: {name} predicts sets of "
+        f"label vectors for multi-label targets, and y holds {len(classes)} classes "
+        f"({shown}). If the classes are really labels that can occur together, pass a "
+        "0/1 indicator matrix (sklearn.preprocessing.LabelBinarizer or "
+        "MultiLabelBinarizer); for sets of classes use a split-conformal classifier "
+        "such as MAPIE's SplitConformalClassifier."
+    )
+
+
 def _constant_labels(Y):
     """Per label: its value if constant over the rows of Y, else -1."""
     constant = np.full(Y.shape[1], -1, dtype=np.int64)
@@ -575,6 +638,21 @@ def _label_column(j, proba, classes):
     return proba[:, list(classes).index(1)]
 
 
+def _class_proba(estimator, X, classes):
+    """P(y = classes[1]) from a binary classifier's (n, 2) ``predict_proba``."""
+    proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    model_classes = list(getattr(estimator, "classes_", classes))
+    if (len(classes) < 2 or proba.shape != (proba.shape[0], len(model_classes))
+            or classes[1] not in model_classes):
+        raise ValueError(
+            f"y has classes {list(classes)}, but the wrapped estimator's predict_proba "
+            f"gave shape {proba.shape} for classes {model_classes}; a 1-D y needs a "
+            "binary classifier that predicts both classes of y (calibrate a prefitted "
+            "one on rows of both classes)."
+        )
+    return np.clip(proba[:, model_classes.index(classes[1])], 0.0, 1.0)
+
+
 def _positive_proba(estimator, X, n_labels):
     """P(label = 1) as an (n, n_labels) array from either predict_proba format."""
     proba = estimator.predict_proba(X)
@@ -582,6 +660,10 @@ def _positive_proba(estimator, X, n_labels):
         classes = getattr(estimator, "classes_", [np.array([0, 1])] * len(proba))
         proba = np.column_stack([_label_column(j, p, c) for j, (p, c) in
                                  enumerate(zip(proba, classes))])
+    elif n_labels == 1 and np.shape(proba)[1:] == (2,):
+        # One 0/1 column: a binary classifier's class probabilities.
+        classes = getattr(estimator, "classes_", np.array([0, 1]))
+        proba = _label_column(0, np.asarray(proba), classes)[:, None]
     proba = np.asarray(proba, dtype=np.float64)
     if proba.ndim != 2 or proba.shape[1] != n_labels:
         raise ValueError(
