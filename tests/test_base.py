@@ -759,3 +759,13 @@ def test_module_width_check_draws_no_random_numbers_and_keeps_layer_modes(monkey
     monkeypatch.setattr(_base, "_check_module_widths", lambda *args: None)
     unchecked = _GivenModuleClassifier(max_epochs=2, random_state=0).fit(X, Y).predict_proba(X)
     np.testing.assert_array_equal(checked, unchecked)
+
+
+@pytest.mark.parametrize("y", [
+    np.array([1, None, 2] * 4, dtype=object),
+    ["a", None, "b"] * 4,
+    np.array(["a", np.nan, "b"] * 4, dtype=object),
+])
+def test_missing_class_labels_among_objects_get_a_clear_error(y):
+    with pytest.raises(ValueError, match="4 missing class label"):
+        encode_targets(y)

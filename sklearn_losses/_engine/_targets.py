@@ -2,6 +2,7 @@
 0/1 indicator matrices and partially observed labels."""
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from sklearn.metrics import precision_recall_curve
 from sklearn.preprocessing import LabelBinarizer
@@ -241,7 +242,10 @@ def _refuse_missing_class_labels(y):
         missing = int(y.isna().sum())
     else:
         y = np.asarray(y)
-        missing = int(np.isnan(y).sum()) if y.dtype.kind == "f" else 0
+        if y.dtype.kind == "f":
+            missing = int(np.isnan(y).sum())
+        else:  # None or NaN among objects (e.g. strings)
+            missing = int(pd.isna(y).sum()) if y.dtype == object else 0
     if missing:
         raise ValueError(
             f"y holds {missing} missing class label(s) (NaN, None or pd.NA). Drop "
