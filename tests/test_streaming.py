@@ -382,3 +382,38 @@ def test_one_row_calls_validate_their_rows():
         clf.partial_fit(X[:1, :5], Y[:1])
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         clf.partial_fit(X[:2], Y[:1])
+
+
+class _SignModel:
+    """Predicts label j as ``X[:, j] > 0``; learns nothing. Its predictions
+    are known in advance, so prequential metrics have an exact reference."""
+
+    def partial_fit(self, X, Y):
+        return self
+
+    def predict(self, X):
+        return (np.asarray(X)[:, :4] > 0).astype(int)
+
+
+@pytest.mark.parametrize("sparse_y", [False, True])
+def test_prequential_metrics_equal_sklearn_on_the_whole_stream(sparse_y):
+    from sklearn.metrics import f1_score, hamming_loss
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(230, 4)
+    Y = np.c_[X[:, 0] + rng.randn(230) > 0, X[:, 1] > 1, X[:, 2] > 3, np.zeros(230)].astype(int)
+    res = prequential_evaluate(_SignModel(), X, sp.csr_matrix(Y) if sparse_y else Y,
+                               batch_size=32, window=50)
+    Y_t, P_t = Y[32:], _SignModel().predict(X[32:])
+    assert res["example_f1"] == pytest.approx(
+        f1_score(Y_t, P_t, average="samples", zero_division=1), abs=1e-12)
+    for average in ["micro", "macro"]:
+        assert res[f"{average}_f1"] == pytest.approx(
+            f1_score(Y_t, P_t, average=average, zero_division=0), abs=1e-12)
+    assert res["subset_accuracy"] == pytest.approx(np.mean((Y_t == P_t).all(axis=1)))
+    assert res["hamming_loss"] == pytest.approx(hamming_loss(Y_t, P_t), abs=1e-12)
+    assert np.isnan(res["row_example_f1"][:32]).all()
+    assert np.isnan(res["windowed_example_f1"][:32 + 49]).all()
+    assert res["windowed_example_f1"][-1] == pytest.approx(res["row_example_f1"][-50:].mean())
+    with pytest.raises(ValueError, match="nothing would be tested"):
+        prequential_evaluate(_SignModel(), X[:32], Y[:32], batch_size=32)

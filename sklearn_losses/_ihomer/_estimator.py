@@ -8,7 +8,6 @@ import scipy.sparse as sp
 from river.base import MultiLabelClassifier
 from river.drift import ADWIN
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.metrics import f1_score, hamming_loss
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
 from .._engine import (
@@ -692,10 +691,12 @@ def _same_param(name, new, old):
 def prequential_evaluate(estimator, X, Y, *, batch_size=64, window=500):
     """Test-then-train evaluation of a ``partial_fit`` multi-label estimator.
 
-    Each batch is predicted before the estimator learns it. Metrics come from
-    ``sklearn.metrics``; example-F1 of an empty true and predicted set is 1.
-    ``IHOMERClassifier`` reuses the prediction as its test step, so a batch is
-    predicted once.
+    Each batch is predicted before the estimator learns it. The metrics are
+    counted batch by batch, so memory stays one batch wide however long the
+    stream; they equal ``sklearn.metrics`` on all tested rows (example-F1 of
+    an empty true and predicted set is 1, F1 of a label never true nor
+    predicted is 0). ``IHOMERClassifier`` reuses the prediction as its test
+    step, so a batch is predicted once.
 
     Parameters
     ----------
@@ -716,7 +717,8 @@ def prequential_evaluate(estimator, X, Y, *, batch_size=64, window=500):
     result : dict
         ``example_f1``, ``micro_f1``, ``macro_f1``, ``subset_accuracy``,
         ``hamming_loss`` over the tested rows (the first batch is only
-        learned), ``instances_per_second``, ``row_example_f1`` (per row, NaN
+        learned), ``instances_per_second`` (of the estimator's ``predict``
+        and ``partial_fit`` calls), ``row_example_f1`` (per row, NaN
         for the first batch) and ``windowed_example_f1`` (trailing mean over
         ``window`` tested rows).
 
@@ -731,34 +733,58 @@ def prequential_evaluate(estimator, X, Y, *, batch_size=64, window=500):
     True
     """
     X = X.tocsr() if sp.issparse(X) else np.asarray(X)
-    Y_calls = Y.tocsr() if sp.issparse(Y) else np.asarray(Y)
-    Y = _dense(Y_calls)
-    preds = np.zeros(Y.shape, dtype=np.int8)
-    start_time = time.perf_counter()
-    for start in range(0, len(Y), batch_size):
+    Y = Y.tocsr() if sp.issparse(Y) else np.asarray(Y)
+    if Y.shape[0] <= batch_size:
+        raise ValueError(
+            f"prequential_evaluate got {Y.shape[0]} rows and batch_size={batch_size}: the "
+            "first batch is only learned, so nothing would be tested. Pass more rows or a "
+            "smaller batch_size."
+        )
+    # Counts, not the stream's label and prediction matrices: memory stays
+    # one batch wide however long the stream and however many labels. Only
+    # the model's calls are timed.
+    n_samples, n_labels = Y.shape
+    counts = np.zeros((3, n_labels), dtype=np.int64)  # tp, fp, fn per label
+    exact, seconds = 0, 0.0
+    rows = np.full(n_samples, np.nan)
+    for start in range(0, n_samples, batch_size):
         stop = start + batch_size
-        if start > 0:
-            preds[start:stop] = estimator.predict(X[start:stop])
-        estimator.partial_fit(X[start:stop], Y_calls[start:stop])
-    seconds = time.perf_counter() - start_time
-    tested = slice(min(batch_size, len(Y)), None)
-    Y_t, P_t = Y[tested], preds[tested]
-    rows = np.full(len(Y), np.nan)
-    rows[tested] = example_f1_rows(Y_t, P_t)
-    windowed = np.full(len(Y), np.nan)
-    if len(Y_t) >= window:
+        tick = time.perf_counter()
+        predicted = estimator.predict(X[start:stop]) if start > 0 else None
+        estimator.partial_fit(X[start:stop], Y[start:stop])
+        seconds += time.perf_counter() - tick
+        if predicted is not None:
+            true = _dense(Y[start:stop]) > 0.5
+            predicted = np.asarray(predicted) > 0.5
+            counts += [(true & predicted).sum(0), (~true & predicted).sum(0),
+                       (true & ~predicted).sum(0)]
+            exact += int((true == predicted).all(axis=1).sum())
+            rows[start:stop] = example_f1_rows(true, predicted)
+    n_tested = n_samples - batch_size
+    windowed = np.full(n_samples, np.nan)
+    if n_tested >= window:
         kernel = np.ones(window) / window
-        windowed[tested.start + window - 1:] = np.convolve(rows[tested], kernel, mode="valid")
+        windowed[batch_size + window - 1:] = np.convolve(rows[batch_size:], kernel,
+                                                         mode="valid")
     return {
-        "example_f1": float(f1_score(Y_t, P_t, average="samples", zero_division=1)),
-        "micro_f1": float(f1_score(Y_t, P_t, average="micro", zero_division=0)),
-        "macro_f1": float(f1_score(Y_t, P_t, average="macro", zero_division=0)),
-        "subset_accuracy": float(np.mean((Y_t == P_t).all(axis=1))),
-        "hamming_loss": float(hamming_loss(Y_t, P_t)),
-        "instances_per_second": len(Y) / seconds,
+        "example_f1": float(np.mean(rows[batch_size:])),
+        **_f1_from_counts(*counts),
+        "subset_accuracy": exact / n_tested,
+        "hamming_loss": float(counts[1:].sum() / (n_tested * n_labels)),
+        "instances_per_second": n_samples / seconds,
         "row_example_f1": rows,
         "windowed_example_f1": windowed,
     }
+
+
+def _f1_from_counts(tp, fp, fn):
+    """Micro and macro F1 from per-label counts over the whole stream, as
+    ``f1_score(..., zero_division=0)`` gives them (the test checks it)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_label = np.nan_to_num(2 * tp / (2 * tp + fp + fn))
+    errors = 2 * tp.sum() + fp.sum() + fn.sum()
+    return {"micro_f1": float(2 * tp.sum() / errors) if errors else 0.0,
+            "macro_f1": float(per_label.mean())}
 
 
 class IHOMERRiver(MultiLabelClassifier):
