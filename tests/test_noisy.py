@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_losses import NoisyLabelRescaledClassifier
 from sklearn_losses._engine import DeviceDataset
 from sklearn_losses._storm._features import FeatureMemory, gaussian_kl_overlap
-from sklearn_losses._storm._meta import StormCriterion, StormNet, _ParameterSlots
+from sklearn_losses._storm._meta import StormCriterion, StormNet, _TensorSlots
 from sklearn_losses.networks import LossRescalerNetwork, MLPNetwork
 from sklearn_losses.noise import inject_label_noise
 
@@ -91,7 +91,7 @@ def test_parameter_slots_run_a_module_at_other_values_like_functional_call():
     module[2].weight = module[0].weight  # tied: one tensor under two names
     X = torch.randn(4, 3)
     other = {name: torch.randn_like(p) for name, p in module.named_parameters()}
-    with _ParameterSlots(module).replaced(other):
+    with _TensorSlots(module).replaced(other):
         out = module(X)
     torch.testing.assert_close(out, torch.func.functional_call(module, other, (X,)))
     # Afterwards the module holds its own parameters again.
@@ -365,6 +365,7 @@ def test_user_module_with_batch_norm_trains_and_updates_statistics_once_per_step
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 8)).astype(np.float32)
     y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)  # 3 classes, majority 0.5
+    torch.manual_seed(0)  # the module's initial weights
     module = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16),
                                  torch.nn.ReLU(), torch.nn.Linear(16, 3))
     epochs = 10 if meta_gradient == "double_backward" else 1
