@@ -231,8 +231,8 @@ class StormNet(TorchNet):
         Walking a module's tree for its parameters or buffers costs about as
         much as the rescaler's optimizer step, so the step reads them from here.
         """
-        self.buffer_slots_ = _BufferSlots(self.module_)
-        self.parameter_slots_ = _ParameterSlots(self.module_)
+        self.buffer_slots_ = _TensorSlots(self.module_, "buffers")
+        self.parameter_slots_ = _TensorSlots(self.module_)
         self.rescaler_params_ = tuple(self.rescaler_.parameters())
         self.input_dropout_ = 0.0 if _has_dropout(self.module_) else self.extra_pass_dropout
         # The default network's layers before its first dropout give the same
@@ -332,7 +332,7 @@ class StormNet(TorchNet):
         self.n_train_steps_ += 1
         # The real update uses the weights of the current rescaler (not
         # re-evaluated after its update) and the persistent optimizer.
-        for p, g in zip(self.parameter_slots_.params, step["grads"]):
+        for p, g in zip(self.parameter_slots_.tensors, step["grads"]):
             # A user module's gradient may come in any layout; torch 2.13's
             # fused Adam on the CPU reads a gradient as if it were contiguous.
             p.grad = g.contiguous()
@@ -358,7 +358,7 @@ class StormNet(TorchNet):
         logits, loss, weights = self.weighted_passes(X, Y, None, self.train_memory_)
         weights = weights.detach()
         inner = (weights * loss).sum(1).mean()
-        grads = torch.autograd.grad(inner, self.parameter_slots_.params)
+        grads = torch.autograd.grad(inner, self.parameter_slots_.tensors)
         return {"grads": grads, "logits": logits.detach(), "weights": weights,
                 "inner": inner.detach()}
 
@@ -422,7 +422,7 @@ class StormNet(TorchNet):
             parameters, the look-ahead parameters ``fast`` and the meta loss
             ``meta``, differentiable in the rescaler's parameters.
         """
-        names, params = self.parameter_slots_.names, self.parameter_slots_.params
+        names, params = self.parameter_slots_.names, self.parameter_slots_.tensors
         logits, loss, weights = self.weighted_passes(X, Y, None, self.train_memory_)
         inner = (weights * loss).sum(1).mean()
         grads = torch.autograd.grad(inner, params, create_graph=True)
@@ -432,7 +432,7 @@ class StormNet(TorchNet):
                 "fast": fast, "meta": self._meta_loss(loss_v, weights_v)}
 
     def _jvp_meta_gradients(self, X, Y, Xv, Yv):
-        names, params = self.parameter_slots_.names, self.parameter_slots_.params
+        names, params = self.parameter_slots_.names, self.parameter_slots_.tensors
         rescaler = self.rescaler_params_
         rng = _rng_state(X.device)
         logits, loss, weights = self.weighted_passes(X, Y, None, self.train_memory_)
@@ -576,78 +576,61 @@ class StormNet(TorchNet):
         return Xv, yv["y"]
 
 
-class _ParameterSlots:
-    """Where a module keeps each of its parameters, to run it at other values.
+class _TensorSlots:
+    """Where a module keeps each of its parameters (or buffers), to run it at
+    other values.
 
     Swapping tensors into these slots costs a few dictionary writes, while
     ``torch.func.functional_call`` sets up a reparametrisation on every call,
-    which costs more than a small network's forward pass. Tied parameters
-    (one tensor under several names) are swapped together.
+    which costs more than a small network's forward pass. Tied tensors (one
+    tensor under several names) are swapped together.
 
     Parameters
     ----------
     module : torch.nn.Module
+    kind : {"parameters", "buffers"}, default="parameters"
+        Which of the module's tensors.
 
     Attributes
     ----------
-    names, params : tuple
-        The module's parameter names and parameters, in ``named_parameters``
-        order.
+    names, tensors : tuple
+        The tensors' names and the tensors, in ``named_parameters`` (or
+        ``named_buffers``) order.
     """
 
-    def __init__(self, module):
-        named = dict(module.named_parameters())
+    def __init__(self, module, kind="parameters"):
+        named_tensors = getattr(module, f"named_{kind}")
+        named = dict(named_tensors())
         # Kept to save walking the module's tree at every step.
-        self.names, self.params = tuple(named), tuple(named.values())
-        names = {id(p): name for name, p in named.items()}
+        self.names, self.tensors = tuple(named), tuple(named.values())
+        names = {id(t): name for name, t in named.items()}
         self.slots = []
-        for name, p in module.named_parameters(remove_duplicate=False):
+        for name, t in named_tensors(remove_duplicate=False):
             owner, _, attr = name.rpartition(".")
-            self.slots.append((module.get_submodule(owner), attr, names[id(p)]))
+            registry = getattr(module.get_submodule(owner), f"_{kind}")
+            self.slots.append((registry, attr, names[id(t)]))
 
     @contextlib.contextmanager
     def replaced(self, tensors):
-        """Within the block the module uses ``tensors`` (a dict by parameter name)."""
-        saved = [owner._parameters[attr] for owner, attr, _ in self.slots]
-        for owner, attr, name in self.slots:
-            owner._parameters[attr] = tensors[name]
+        """Within the block the module uses ``tensors`` (a dict by name)."""
+        saved = [registry[attr] for registry, attr, _ in self.slots]
+        for registry, attr, name in self.slots:
+            registry[attr] = tensors[name]
         try:
             yield
         finally:
-            for (owner, attr, _), p in zip(self.slots, saved):
-                owner._parameters[attr] = p
+            for (registry, attr, _), t in zip(self.slots, saved):
+                registry[attr] = t
 
-
-class _BufferSlots:
-    """Where a module keeps its buffers (batch-norm statistics, say), to run
-    passes that must leave them as they were.
-
-    Writing saved values back into the buffers after such a pass would change
-    tensors that pass 1's graph saved for backward (batch norm saves its
-    running statistics), and autograd refuses a tensor modified in place.
-    Instead the passes run on copies swapped into the module's slots.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-    """
-
-    def __init__(self, module):
-        self.slots = [(owner, name) for owner in module.modules()
-                      for name, buffer in owner._buffers.items() if buffer is not None]
-
-    @contextlib.contextmanager
     def copied(self):
-        """Within the block the module reads and updates copies of its buffers."""
-        saved = [owner._buffers[name] for owner, name in self.slots]
-        copies = {}  # a buffer registered twice gets one copy
-        for (owner, name), buffer in zip(self.slots, saved):
-            owner._buffers[name] = copies.setdefault(id(buffer), buffer.clone())
-        try:
-            yield
-        finally:
-            for (owner, name), buffer in zip(self.slots, saved):
-                owner._buffers[name] = buffer
+        """Within the block the module reads and updates copies of the tensors.
+
+        For buffers: writing saved values back after a pass would change
+        tensors that an earlier pass's graph saved for backward (batch norm
+        saves its running statistics), and autograd refuses a tensor modified
+        in place; the copies leave the originals untouched.
+        """
+        return self.replaced({name: t.clone() for name, t in zip(self.names, self.tensors)})
 
 
 def _rng_state(device):
