@@ -44,6 +44,7 @@ from ._targets import (
     never_positive_error,
     positive_counts,
     read_targets,
+    shown_names,
     sparse_corrcoef,
 )
 
@@ -83,6 +84,7 @@ __all__ = [
     "resolve_n_threads",
     "restore_on_error",
     "seeded_torch",
+    "shown_names",
     "sparse_corrcoef",
     "stratification_targets",
     "torch_threads",

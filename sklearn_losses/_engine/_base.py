@@ -31,7 +31,13 @@ from sklearn.utils.validation import (
 from ._data import BatchIterator, DeviceDataset, StratifiedValidationSplit, dense_rows
 from ._device import draw_seed, resolve_device, resolve_n_threads, seeded_torch, torch_threads
 from ._net import EarlyStopping, TorchNet
-from ._targets import check_thresholds, encode_targets, f1_optimal_thresholds, labels_from_proba
+from ._targets import (
+    check_thresholds,
+    encode_targets,
+    f1_optimal_thresholds,
+    labels_from_proba,
+    shown_names,
+)
 
 __all__ = [
     "HasMethods",
@@ -88,13 +94,6 @@ def logits_to_proba(logits, multilabel, softmax_classes=False):
     # Normalise the sigmoids in log space: rows whose sigmoids all underflow
     # to 0 would otherwise divide 0 by 0.
     return softmax(log_expit(logits), axis=1)
-
-
-def _shown(names, limit=10):
-    """Label or class names for an error message, at most ``limit`` of them."""
-    names = np.asarray(names).tolist()
-    more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
-    return f"{names[:limit]}{more}"
 
 
 def _module_device(module):
@@ -344,8 +343,8 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
             what = "labels" if multilabel else "classes"
             raise ValueError(
                 f"warm_start can only be used where y has the same {what} as in the "
-                f"previous call: it had {_shown(names)}, this y has "
-                f"{_shown(self.label_names_)}.{restart}"
+                f"previous call: it had {shown_names(names)}, this y has "
+                f"{shown_names(self.label_names_)}.{restart}"
             )
 
     def _set_thresholds(self, n_labels):

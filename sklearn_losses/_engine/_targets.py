@@ -20,6 +20,7 @@ __all__ = [
     "never_positive_error",
     "positive_counts",
     "read_targets",
+    "shown_names",
     "sparse_corrcoef",
 ]
 
@@ -169,11 +170,28 @@ def binarize_class_labels(y, classes=None):
     return binarizer, binarizer.transform(y)
 
 
+def shown_names(names, limit=10):
+    """Label or class names for a message: a list of at most ``limit`` of them.
+
+    Parameters
+    ----------
+    names : array-like
+        The names (NumPy scalars are shown as plain values).
+    limit : int, default=10
+        How many to show; the rest are counted.
+
+    Returns
+    -------
+    text : str
+    """
+    names = np.asarray(names).tolist()
+    more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
+    return f"{names[:limit]}{more}"
+
+
 def never_positive_error(names):
-    shown = ", ".join(map(str, names[:10]))
-    more = f" (and {len(names) - 10} more)" if len(names) > 10 else ""
     return ValueError(
-        f"Label(s) {shown}{more} are never positive in the training data, so "
+        f"Label(s) {shown_names(names)} are never positive in the training data, so "
         "nothing can be learned for them. Drop those columns from Y (e.g. "
         "Y[:, Y.sum(axis=0) > 0]) or add examples where they are positive."
     )

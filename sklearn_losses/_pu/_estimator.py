@@ -16,6 +16,7 @@ from .._engine import (
     check_hidden_layer_sizes,
     never_positive_error,
     positive_counts,
+    shown_names,
 )
 from ._loss import PUMLCLoss, pumlc_mixup_penalty
 
@@ -292,7 +293,7 @@ class PUMultiLabelClassifier(TorchClassifierBase):
         if self.on_missing_positives == "raise":
             raise never_positive_error(names)
         warnings.warn(
-            f"Label(s) {', '.join(map(str, names[:10]))} have no observed positive; they are "
+            f"Label(s) {shown_names(names)} have no observed positive; they are "
             "kept and predicted with probability close to 0.",
             UserWarning,
             stacklevel=4,
