@@ -374,11 +374,11 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         uses = (("early_stopping=True", self.early_stopping),
                 ("threshold='tune'", isinstance(self.threshold, str)))
         needs = " and ".join(name for name, used in uses if used)
-        n_valid = round(self.validation_fraction * n_samples)
-        if needs and (n_valid < 1 or n_samples - n_valid < 2):
+        if needs and not self._can_split(n_samples):
             raise ValueError(
                 f"With {needs}, validation_fraction={self.validation_fraction} of the "
-                f"{n_samples} rows holds out {n_valid} row(s); at least 1 held-out and 2 "
+                f"{n_samples} rows holds out {round(self.validation_fraction * n_samples)} "
+                "row(s); at least 1 held-out and 2 "
                 f"training rows are needed. Increase validation_fraction or the number of "
                 f"rows, or do without {needs}."
             )
@@ -447,13 +447,18 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         stopper = dict(net.callbacks_).get("early_stopping")
         self.best_epoch_ = stopper.best_epoch_ if stopper else self.n_epochs_
 
+    def _can_split(self, n_samples):
+        """Whether ``validation_fraction`` of ``n_samples`` rows leaves at
+        least 1 held-out and 2 training rows."""
+        n_valid = round(self.validation_fraction * n_samples)
+        return n_valid >= 1 and n_samples - n_valid >= 2
+
     def _validation(self, n_samples, seed):
         """The validation split and the history key to monitor."""
-        n_valid = round(self.validation_fraction * n_samples)
         tune = isinstance(self.threshold, str)
         # fit refuses too few rows (_check_validation_size); persistence
         # rebuilds the net from a two-row stub, which gets no split.
-        if not (self.early_stopping or tune) or n_valid < 1 or n_samples - n_valid < 2:
+        if not (self.early_stopping or tune) or not self._can_split(n_samples):
             return None, "train_loss"
         split = StratifiedValidationSplit(self.validation_fraction, seed)
         return split, "valid_loss" if self.early_stopping else "train_loss"

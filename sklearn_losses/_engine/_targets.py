@@ -256,14 +256,8 @@ def _refuse_missing_class_labels(y):
     """Class labels as given may not hold NaN, None or ``pd.NA`` (no class to
     learn) nor infinities (which scikit-learn's target checks would cast to
     integers with a RuntimeWarning before refusing them)."""
-    if hasattr(y, "isna"):  # pandas knows every kind of missing value
-        missing = int(y.isna().sum())
-    else:
-        y = np.asarray(y)
-        if y.dtype.kind == "f":
-            missing = int(np.isnan(y).sum())
-        else:  # None or NaN among objects (e.g. strings)
-            missing = int(pd.isna(y).sum()) if y.dtype == object else 0
+    # pandas knows every kind of missing value, in Series, arrays and lists.
+    missing = int(np.asarray(pd.isna(y)).sum())
     if missing:
         raise ValueError(
             f"y holds {missing} missing class label(s) (NaN, None or pd.NA). Drop "
