@@ -124,6 +124,49 @@ def test_correlation_alignment_matches_reference(eps):
     assert abs(float(got) - _correlation_reference(p.numpy(), C, eps)) < 1e-5
 
 
+def _smoothness_reference(p, C):
+    p = p.astype(np.float64)
+    L = p.shape[1]
+    A = np.maximum(C, 0) * (1 - np.eye(L))
+    A /= A.sum()
+    return np.mean([sum(A[j, k] * (row[j] - row[k]) ** 2 for j in range(L) for k in range(L))
+                    for row in p])
+
+
+def test_correlation_smoothness_matches_reference():
+    logits, y, _ = _batch(seed=6)
+    C = np.corrcoef(y.numpy(), rowvar=False)
+    C[0, 1] = C[1, 0] = -0.5  # a negative correlation, which the penalty ignores
+    p = torch.sigmoid(logits)
+    got = correlation_alignment_loss(p, torch.tensor(C, dtype=torch.float32), mode="smooth")
+    assert abs(float(got) - _smoothness_reference(p.numpy(), C)) < 1e-6
+
+
+def _masked_penalty(p, C, mode, eps=1e-2):
+    """Both penalties straight from their definitions, with (labels, labels) masks."""
+    off_diagonal = 1 - torch.eye(p.shape[1], dtype=p.dtype)
+    if mode == "smooth":
+        A = torch.relu(C) * off_diagonal
+        return ((p[:, :, None] - p[:, None, :]) ** 2 * A / A.sum()).sum((1, 2)).mean()
+    centred = p - p.mean(0)
+    cov = centred.T @ centred / len(p)
+    scale = torch.sqrt(torch.diagonal(cov) + eps)
+    R = cov / torch.outer(scale, scale)
+    return ((R - C) ** 2 * off_diagonal).sum() / off_diagonal.sum()
+
+
+@pytest.mark.parametrize("mode", ["align", "smooth"])
+def test_correlation_penalty_gradient_matches_masked_definition(mode):
+    logits, y, _ = _batch(seed=7, n=16, n_labels=6)
+    C = torch.tensor(np.corrcoef(y.numpy(), rowvar=False))
+    grads = []
+    for penalty in (correlation_alignment_loss, _masked_penalty):
+        p = torch.sigmoid(logits.double()).requires_grad_()
+        penalty(p, C, mode=mode).backward()
+        grads.append(p.grad)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-9, atol=1e-12)
+
+
 def test_zero_weights_log_zero_and_leave_projection_without_gradient():
     torch.manual_seed(0)
     net = MultiLabelMLP(4, 3, hidden_layer_sizes=(8,))

@@ -59,10 +59,15 @@ def weighted_bce(logits, y, *, pos_weight=None, weight=None):
 
 
 def _batch_correlation(proba, eps):
+    """Pearson correlation of the columns of ``proba`` over the batch, with
+    ``eps`` added to each variance."""
     centred = proba - proba.mean(dim=0, keepdim=True)
-    covariance = centred.T @ centred / proba.shape[0]
-    scale = torch.sqrt(torch.diagonal(covariance) + eps)
-    return covariance / (scale[:, None] * scale[None, :])
+    variance = (centred * centred).mean(dim=0)
+    # Standardising the (batch, labels) columns first leaves a single
+    # (labels, labels) operation, the product: with hundreds of labels the
+    # square matrices, not the batch, are the cost.
+    standard = centred / torch.sqrt((variance + eps) * proba.shape[0])
+    return standard.T @ standard
 
 
 def correlation_alignment_loss(proba, label_correlation, *, mode="align", eps=1e-2):
@@ -102,14 +107,25 @@ def correlation_alignment_loss(proba, label_correlation, *, mode="align", eps=1e
     n_labels = proba.shape[1]
     if n_labels < 2 or (mode == "align" and proba.shape[0] < _MIN_CORRELATION_BATCH):
         return proba.new_zeros(())
-    off_diagonal = ~torch.eye(n_labels, dtype=torch.bool, device=proba.device)
     if mode == "smooth":
-        affinity = torch.relu(label_correlation) * off_diagonal
-        affinity = affinity / affinity.sum().clamp_min(1e-12)
-        gaps = (proba[:, :, None] - proba[:, None, :]) ** 2
-        return (gaps * affinity).sum(dim=(1, 2)).mean()
-    gap = _batch_correlation(proba, eps) - label_correlation
-    return ((gap * off_diagonal) ** 2).sum() / (n_labels * (n_labels - 1))
+        return _smoothness(proba, label_correlation)
+    correlation = _batch_correlation(proba, eps)
+    # All squared gaps, less the diagonal's: no (labels, labels) mask.
+    squared_gaps = F.mse_loss(correlation, label_correlation, reduction="sum")
+    diagonal_gaps = torch.diagonal(correlation) - torch.diagonal(label_correlation)
+    return (squared_gaps - diagonal_gaps.square().sum()) / (n_labels * (n_labels - 1))
+
+
+def _smoothness(proba, label_correlation):
+    """``mean_b sum_jk A_jk (p_bj - p_bk)**2``, ``A`` the off-diagonal positive
+    correlations normalised to sum to one."""
+    affinity = torch.relu(label_correlation)
+    total = (affinity.sum() - affinity.diagonal().sum()).clamp_min(1e-12)
+    # sum_jk A_jk (p_j - p_k)**2 = sum_j p_j**2 (rowsum_j + colsum_j) - 2 p^T A p, in
+    # which the diagonal of A cancels: no (batch, labels, labels) tensor of gaps.
+    squares = (proba * proba) @ (affinity.sum(1) + affinity.sum(0))
+    cross = ((proba @ affinity) * proba).sum(1)
+    return (squares - 2 * cross).mean() / total
 
 
 def jaccard_supcon_loss(embedding, y, *, temperature=0.1):
