@@ -241,6 +241,9 @@ def test_threshold_validation_and_per_label_thresholds():
     X, Y = _structured_multilabel(60)
     with pytest.raises(ValueError, match="one threshold per label"):
         _PlainMLPClassifier(threshold=[0.5, 0.5], max_epochs=1).fit(X, Y)
+    # Three thresholds for three labels, but as a row: the shape is what is wrong.
+    with pytest.raises(ValueError, match=r"shape \(1, 3\) but y has 3 labels.*1-D"):
+        _PlainMLPClassifier(threshold=[[0.5, 0.5, 0.5]], max_epochs=1).fit(X, Y)
     thresholds = np.array([0.2, 0.5, 0.8])
     params = dict(max_epochs=2, random_state=0)
     per_label = _PlainMLPClassifier(threshold=thresholds, **params).fit(X, Y)

@@ -444,7 +444,7 @@ def test_threshold_follows_the_package_semantics(synthetic):
     proba = clf.predict_proba(X[600:])
     np.testing.assert_array_equal(clf.predict(X[600:]), (proba >= per_label).astype(int))
     assert not np.array_equal(clf.predict(X[600:]), (proba >= 0.5).astype(int))
-    with pytest.raises(ValueError, match="threshold has 3 entries but y has 8"):
+    with pytest.raises(ValueError, match=r"threshold has shape \(3,\) but y has 8 labels"):
         clf.set_params(threshold=[0.5, 0.5, 0.5]).fit(X[:600], Y[:600])
 
 

@@ -372,8 +372,8 @@ def check_thresholds(threshold, n_labels):
     """
     if np.ndim(threshold) and np.shape(threshold) != (n_labels,):
         raise ValueError(
-            f"threshold has {np.size(threshold)} entries but y has {n_labels} labels; "
-            "pass a scalar or one threshold per label."
+            f"threshold has shape {np.shape(threshold)} but y has {n_labels} labels; "
+            f"pass a scalar or one threshold per label (a 1-D sequence of {n_labels})."
         )
     thresholds = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (n_labels,))
     if not ((thresholds > 0) & (thresholds < 1)).all():
