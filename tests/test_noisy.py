@@ -297,11 +297,27 @@ def test_digits_40pct_noise_weights_find_flips_and_beat_cross_entropy(noisy_digi
     assert clf.score(X_te, y_te) > plain + 0.01
     issues = clf.label_issues_
     assert "label_issues_" not in vars(clf)  # built when read, not stored
-    assert issues["is_label_issue"].to_numpy().sum() > 0.2 * len(y_noisy)
+    flagged = issues["is_label_issue"].to_numpy()
+    # Low mean weight and a disagreeing prediction: nearly only flips, and most
+    # of them (the weight < 0.5 alone flags about half of all rows).
+    assert is_noisy[flagged].mean() > 0.9 and flagged[is_noisy].mean() > 0.8
     np.testing.assert_array_equal(issues["given_label"], y_noisy)
-    np.testing.assert_array_equal(issues["label_quality"], w)
+    np.testing.assert_array_equal(issues["label_quality"], mean)
     np.testing.assert_array_equal(issues["predicted_label"], clf.predict(X_tr))
+    np.testing.assert_array_equal(
+        flagged, (mean < 0.5) & (issues["predicted_label"] != y_noisy).to_numpy())
     np.testing.assert_allclose(clf.predict_proba(X_te[:5]).sum(1), 1.0)
+
+
+def test_label_issues_flag_few_rows_of_clean_labels(noisy_digits):
+    X_tr, _, _, _, _ = noisy_digits
+    _, y_tr = load_digits(return_X_y=True)
+    y_clean = train_test_split(y_tr, test_size=0.3, stratify=y_tr, random_state=0)[0]
+    clf = NoisyLabelRescaledClassifier(max_epochs=5, random_state=0).fit(X_tr, y_clean)
+    # Half the weights are below 0.5 by construction (batch norm); the flag
+    # also needs the model to disagree with the label.
+    assert (clf.sample_weight_mean_ < 0.5).mean() > 0.3
+    assert clf.label_issues_["is_label_issue"].mean() < 0.03
 
 
 def test_meta_interval_takes_a_meta_step_on_every_kth_step_and_still_finds_flips(
@@ -335,7 +351,10 @@ def test_multilabel_entry_weights_rank_flipped_entries_lower():
     issues = clf.label_issues_
     assert len(issues) == Y.size
     np.testing.assert_array_equal(issues["given_label"], Y_noisy.ravel())
-    np.testing.assert_array_equal(issues["label_quality"], clf.sample_weights_.ravel())
+    np.testing.assert_array_equal(issues["label_quality"], clf.sample_weight_mean_.ravel())
+    disagrees = issues["given_label"] != issues["predicted_label"]
+    np.testing.assert_array_equal(issues["is_label_issue"],
+                                  (issues["label_quality"] < 0.5) & disagrees)
     assert clf.predict(X).shape == Y.shape
     per_row = NoisyLabelRescaledClassifier(
         max_epochs=1, weight_granularity="sample", random_state=0

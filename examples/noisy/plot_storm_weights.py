@@ -56,8 +56,10 @@ print(f"ROC-AUC of the weights, clean vs flipped: {roc_auc_score(~is_flipped, we
 # flipped samples down within a few epochs. ``sample_weights_`` holds the last
 # epoch's weights and ``sample_weight_mean_`` their mean over the epochs (kept
 # as a running sum, so no per-epoch copies are stored), which is a steadier
-# score. ``label_issues_`` lists the samples whose last weight fell below 0.5,
-# in cleanlab's column names.
+# score. ``label_issues_`` flags the samples whose mean weight fell below 0.5
+# and whose label the model itself does not predict, in cleanlab's column names
+# (the weights are batch-normalised around 0.5, so the weight alone would flag
+# about half of any data set).
 mean_weights = clf.sample_weight_mean_
 print(f"ROC-AUC of the mean weights: {roc_auc_score(~is_flipped, mean_weights):.3f}")
 fig, (ax_last, ax_mean) = plt.subplots(1, 2, figsize=(10, 4), sharey=True)

