@@ -302,6 +302,25 @@ def test_sparse_and_dataframe_targets():
 
 
 
+def test_later_label_columns_must_match_the_first_calls_names():
+    X, Y = _toy_stream()
+    Ydf = pd.DataFrame(Y, columns=list("abcd"))
+    clf = IHOMERClassifier(random_state=0).partial_fit(X[:64], Ydf[:64])
+    reordered = Ydf[list("dcba")][64:]
+    with pytest.raises(ValueError, match=r"\['d', 'c', 'b', 'a'\] are not the label columns"
+                                         r".*\['a', 'b', 'c', 'd'\].*y\[clf.label_names_\]"):
+        clf.partial_fit(X[64:], reordered)
+    with pytest.raises(ValueError, match=r"\['z', 'b', 'c', 'd'\] are not the label"):
+        clf.partial_fit(X[64:], Ydf[64:].rename(columns={"a": "z"}))
+    # Reordered to the first call's columns, or without names, y is read by position.
+    clf.partial_fit(X[64:96], reordered[clf.label_names_][:32]).partial_fit(X[96:], Y[96:])
+    assert clf.n_instances_seen_ == len(Y)
+    # A first call without names fixes no names; fit starts a new label space.
+    IHOMERClassifier(random_state=0).partial_fit(X[:64], Y[:64]).partial_fit(X[64:], reordered)
+    refit = clf.fit(X[64:], reordered)
+    assert list(refit.label_names_) == list("dcba")
+
+
 @pytest.mark.parametrize("dtype", ["Int64", "boolean"])
 def test_nullable_pandas_targets_learn_as_their_ndarray(dtype):
     X, Y = _toy_stream(n=128)

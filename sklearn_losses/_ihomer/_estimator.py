@@ -23,6 +23,7 @@ from .._engine import (
     read_targets,
     resolve_device,
     seeded_torch,
+    shown_names,
 )
 from ._label_tree import LabelTree
 from ._learners import ClusterLearners
@@ -295,12 +296,31 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
             self.classes_ = np.arange(Y.shape[1])
             self.label_names_ = (np.asarray(names, dtype=object) if names is not None
                                  else self.classes_)
+            self._named_labels = names is not None
         elif Y.shape[1] != self.n_labels_:
             raise ValueError(
                 f"y has {Y.shape[1]} labels but the first partial_fit call had "
                 f"{self.n_labels_}; the label space is fixed by the first call."
             )
+        elif names is not None:
+            self._check_label_names(names)
         return Y
+
+    def _check_label_names(self, names):
+        """Label columns are read by position, so named ones must match the first call's.
+
+        As scikit-learn does for feature names: columns named in both calls
+        must agree in name and order; a ``y`` without names (an ndarray), or
+        a first call without them, is read by position.
+        """
+        if self._named_labels and not np.array_equal(np.asarray(names, dtype=object),
+                                                     self.label_names_):
+            raise ValueError(
+                f"y's columns {shown_names(names)} are not the label columns of the first "
+                f"partial_fit call, {shown_names(self.label_names_)} (label_names_), in that "
+                "order; labels are read by position. Pass y[clf.label_names_], or call fit "
+                "to start a new stream with these labels."
+            )
 
     def _encode_classes(self, y_arr):
         if y_arr.ndim != 1:
