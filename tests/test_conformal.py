@@ -307,6 +307,23 @@ def test_summary_agrees_with_the_enumerated_sets(yeast):
         assert (summary.confidence <= 1 - 1 / (clf.n_calibration_ + 1)).all()
 
 
+@pytest.mark.parametrize("measure", ["euclidean", "l1"])
+@pytest.mark.parametrize("grid", [(0, 1 / 3, 2 / 3, 1), (0.1, 0.3, 0.5, 0.7, 0.9)])
+def test_summary_counts_tied_sets_exactly(measure, grid):
+    """Scores tie with the threshold often on a coarse grid; n_sets must count
+    the label-sets whose p-value exceeds eps, as brute force does."""
+    rng = np.random.default_rng(3)
+    proba = rng.choice(grid, size=(400, 5))
+    Y = (rng.random((400, 5)) < proba).astype(int)
+    clf, X_test = _frozen(proba, Y, 200, measure=measure)
+    for significance in (0.05, 0.1, 0.3):
+        summary = clf.predict_set_summary(X_test, significance=significance)
+        expected = [len(_brute_force_set(o, clf.calibration_scores_, significance, measure))
+                    for o in proba[200:]]
+        np.testing.assert_array_equal(summary.n_sets, expected)
+        assert not summary.n_sets_is_lower_bound.any()
+
+
 def test_p_values_agree_with_set_membership(synthetic):
     X, Y = synthetic
     clf = ConformalLabelPowersetClassifier(_base(), significance=0.1, random_state=0)

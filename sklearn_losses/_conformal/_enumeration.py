@@ -93,8 +93,33 @@ def flip_budgets(proba, threshold, measure):
         base, bound = margin.sum(axis=1), threshold
     else:
         base, bound = (margin * margin).sum(axis=1), threshold * threshold
-    budget = bound - base + PRUNE_SLACK * (1.0 + abs(bound))
+    budget = bound - base + budget_slack(threshold, measure)
     return (proba >= 0.5).astype(np.uint8), np.abs(2.0 * proba - 1.0), budget
+
+
+def budget_slack(threshold, measure):
+    """Slack added to the flip budgets: subsets costing less than the budget
+    minus twice this are members whatever the rounding; the others need
+    their exact score (:func:`rescore`).
+
+    Parameters
+    ----------
+    threshold : float
+        Largest nonconformity a member may have.
+    measure : {"euclidean", "l1"}
+        Nonconformity measure.
+
+    Returns
+    -------
+    slack : float
+
+    Examples
+    --------
+    >>> budget_slack(1.0, "euclidean")
+    2e-09
+    """
+    bound = threshold if measure == "l1" else threshold * threshold
+    return PRUNE_SLACK * (1.0 + abs(bound))
 
 
 class _Level(NamedTuple):
@@ -221,7 +246,7 @@ def enumerate_flip_sets(delta, budget, limit):
     return levels, costs.labels, budget, truncated
 
 
-def flip_rows(levels, labels, best, budget):
+def flip_rows(levels, labels, best, budget, floor=None):
     """Label-sets of the subsets within each sample's budget.
 
     Parameters
@@ -234,6 +259,8 @@ def flip_rows(levels, labels, best, budget):
         Most likely label-set of each sample, which subsets flip.
     budget : ndarray of shape (n_samples,)
         Final budgets from :func:`enumerate_flip_sets`.
+    floor : ndarray of shape (n_samples,), default=None
+        If given, only the subsets costing more than this.
 
     Returns
     -------
@@ -253,7 +280,10 @@ def flip_rows(levels, labels, best, budget):
            [1, 1, 1],
            [0, 1, 1]], dtype=uint8)
     """
-    kept = [np.flatnonzero(level.cost <= budget[level.sample]) for level in levels]
+    kept = [level.cost <= budget[level.sample] for level in levels]
+    if floor is not None:
+        kept = [keep & (level.cost > floor[level.sample]) for keep, level in zip(kept, levels)]
+    kept = [np.flatnonzero(keep) for keep in kept]
     sample = np.concatenate([np.zeros(0, dtype=np.int64)] + [
         level.sample[node] for level, node in zip(levels, kept)
     ])

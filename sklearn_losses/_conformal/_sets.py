@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ._enumeration import (
+    budget_slack,
     enumerate_flip_sets,
     flip_budgets,
     flip_rows,
@@ -224,17 +225,27 @@ def _max_flips(delta, uncertain, budget):
     return (np.cumsum(costs, axis=1) <= budget[:, None]).sum(axis=1)
 
 
-def _count_members(delta, budget, limit):
-    """Members per sample by flip cost, counted up to ``limit`` without rows."""
+def _count_members(proba, flips, threshold, measure, limit):
+    """Members per sample, counted up to ``limit`` from the flip costs.
+
+    ``flips`` is what :func:`flip_budgets` returns. The subsets whose cost
+    lies within rounding of the budget get rows and their exact score, so a
+    tie with ``threshold`` is decided as :func:`label_set_members` decides it.
+    """
+    best, delta, budget = flips
+    sure = budget - 2.0 * budget_slack(threshold, measure)
     counts, truncated = [], []
     step = _chunk_size(limit, delta.shape[1])
     for start in range(0, delta.shape[0], step):
         chunk = slice(start, start + step)
-        levels, _, final, cut = enumerate_flip_sets(delta[chunk], budget[chunk], limit)
+        levels, labels, final, cut = enumerate_flip_sets(delta[chunk], budget[chunk], limit)
         n = np.zeros(final.size, dtype=np.int64)
         for level in levels:
             inside = level.cost <= final[level.sample]
             n += np.bincount(level.sample[inside], minlength=final.size)
+        sample, rows = flip_rows(levels, labels, best[chunk], final, floor=sure[chunk])
+        outside = rescore(proba[chunk], sample, rows, measure) > threshold
+        n -= np.bincount(sample[outside], minlength=final.size)
         counts.append(np.where(cut, limit + 1, n))
         truncated.append(cut)
     return np.concatenate(counts), np.concatenate(truncated)
@@ -275,7 +286,8 @@ def set_summary(proba, threshold, calibration_scores, measure, limit, allow_empt
     best_alpha = rescore(proba, at, best, measure)
     empty = best_alpha > threshold
     uncertain = _certain_flips(proba, best, delta, budget, threshold, measure)
-    n_sets, lower_bound = _count_members(delta, budget, limit)
+    n_sets, lower_bound = _count_members(proba, (best, delta, budget), threshold, measure,
+                                         limit)
     surely = best.astype(bool) & ~uncertain
     possibly = best.astype(bool) | uncertain
     if allow_empty:
