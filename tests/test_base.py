@@ -772,3 +772,73 @@ def test_module_width_check_draws_no_random_numbers_and_keeps_layer_modes(monkey
 def test_missing_class_labels_among_objects_get_a_clear_error(y):
     with pytest.raises(ValueError, match="4 missing class label"):
         encode_targets(y)
+
+
+def _skorch_callbacks(directory):
+    scoring = skorch.callbacks
+    return [
+        scoring.EpochScoring("f1_macro", lower_is_better=False, name="valid_f1"),
+        scoring.EpochScoring("f1_macro", lower_is_better=False, on_train=True, name="train_f1"),
+        scoring.BatchScoring("f1_macro", lower_is_better=False, name="batch_f1"),
+        scoring.Checkpoint(dirname=str(directory / "best")),
+        scoring.TrainEndCheckpoint(dirname=str(directory / "end")),
+    ]
+
+
+@pytest.mark.parametrize("name", ["HybridLossMultiLabelClassifier", "PUMultiLabelClassifier",
+                                  "NoisyLabelRescaledClassifier"])
+def test_skorch_scoring_checkpoint_and_progress_callbacks_work(name, tmp_path, capsys):
+    import sklearn_losses
+
+    X, Y = _structured_multilabel(120)
+    clf = getattr(sklearn_losses, name)(
+        max_epochs=2, early_stopping=True, validation_fraction=0.25, random_state=0,
+        verbose=2, callbacks=_skorch_callbacks(tmp_path),
+    ).fit(X, Y)
+    last = clf.history_[-1]
+    # The last epoch improved, so the model kept is the one that epoch scored.
+    assert last["improved"] and last["valid_loss_best"]
+    rows = clf.net_.valid_rows_
+    held_out = f1_score(Y[rows], clf.predict(X[rows]), average="macro")
+    assert last["valid_f1"] == pytest.approx(held_out)
+    # One batch of held-out rows: the batch score is the epoch score.
+    assert last["batch_f1"] == pytest.approx(held_out)
+    assert 0 <= last["train_f1"] <= 1 and "train_f1_best" in last
+    # skorch's per-batch rows: their size-weighted mean is the epoch's loss.
+    train_rows = [row for row in last["batches"] if "train_loss" in row]
+    assert len(train_rows) == last["train_batch_count"]
+    assert sum(r["train_batch_size"] for r in train_rows) == len(X) - len(rows)
+    mean = np.average([r["train_loss"] for r in train_rows],
+                      weights=[r["train_batch_size"] for r in train_rows])
+    assert last["train_loss"] == pytest.approx(mean)
+    assert (tmp_path / "best" / "params.pt").exists()
+    assert (tmp_path / "end" / "train_end_params.pt").exists()
+    assert "\x1b[" not in capsys.readouterr().out
+
+
+def test_class_labels_are_scored_by_callbacks_in_their_one_hot_space():
+    from sklearn.metrics import accuracy_score
+
+    from sklearn_losses import NoisyLabelRescaledClassifier
+
+    X, Y = _structured_multilabel(120)
+    y = np.array(["a", "b", "c"])[np.argmax(X[:, :3], axis=1)]
+    scoring = skorch.callbacks.EpochScoring("accuracy", lower_is_better=False, name="acc")
+    clf = NoisyLabelRescaledClassifier(max_epochs=2, early_stopping=True, validation_fraction=0.25,
+                                       random_state=0, callbacks=[scoring]).fit(X, y)
+    assert clf.history_[-1, "improved"]
+    rows = clf.net_.valid_rows_
+    assert clf.history_[-1, "acc"] == pytest.approx(accuracy_score(y[rows], clf.predict(X[rows])))
+
+
+def test_checkpoint_without_a_monitor_saves_and_load_init_state_resumes(tmp_path):
+    X, Y = _structured_multilabel(60)
+    checkpoint = skorch.callbacks.Checkpoint(monitor=None, dirname=str(tmp_path))
+    first = _PlainMLPClassifier(max_epochs=2, random_state=0, callbacks=[checkpoint]).fit(X, Y)
+    assert first.history_[-1, "event_cp"]
+    resume = skorch.callbacks.LoadInitState(checkpoint)
+    resumed = _PlainMLPClassifier(max_epochs=1, random_state=1,
+                                  callbacks=[checkpoint, resume]).fit(X, Y)
+    # The resumed fit starts from the saved epoch's weights and history.
+    assert len(resumed.history_) == 3
+    assert resumed.history_[2, "train_loss"] < first.history_[0, "train_loss"]

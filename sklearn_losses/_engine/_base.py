@@ -30,7 +30,7 @@ from sklearn.utils.validation import (
 
 from ._data import BatchIterator, DeviceDataset, StratifiedValidationSplit, dense_rows
 from ._device import draw_seed, resolve_device, resolve_n_threads, seeded_torch, torch_threads
-from ._net import EarlyStopping, TorchNet
+from ._net import EarlyStopping, PlainPrintLog, TorchNet
 from ._targets import (
     check_thresholds,
     encode_targets,
@@ -191,6 +191,38 @@ def warn_on_float32_collapse(X):
             UserWarning,
             stacklevel=4,
         )
+
+
+class TargetSpacePredictions:
+    """Probabilities and 0/1 predictions in the space of the training targets,
+    which is where skorch's scoring callbacks (e.g. ``EpochScoring("f1_macro")``)
+    compare them with the targets: one column per label, one per class for
+    class labels (one-hot), one for a binary ``y``.
+
+    Parameters
+    ----------
+    multiclass : bool
+        Class labels of more than two classes: the most probable class is predicted.
+    softmax_classes : bool
+        As in :func:`logits_to_proba`.
+    thresholds : float or ndarray of shape (n_outputs,)
+        Per-output thresholds otherwise.
+    """
+
+    def __init__(self, multiclass, softmax_classes, thresholds):
+        self.multiclass = multiclass
+        self.softmax_classes = softmax_classes
+        self.thresholds = thresholds
+
+    def proba(self, logits):
+        """Probabilities of the network's outputs."""
+        return logits_to_proba(logits, not self.multiclass, self.softmax_classes)
+
+    def labels(self, proba):
+        """0/1 int predictions of the same shape as ``proba``."""
+        if self.multiclass:
+            return np.eye(proba.shape[1], dtype=int)[proba.argmax(axis=1)]
+        return (proba >= self.thresholds).astype(int)
 
 
 class restore_on_error:
@@ -491,7 +523,14 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         callbacks += list(self.callbacks or [])
         if self.verbose >= 2:
             callbacks.append(("progress", skorch.callbacks.ProgressBar()))
-        return callbacks + [("print_log", skorch.callbacks.PrintLog())]
+        return callbacks + [("print_log", PlainPrintLog())]
+
+    def _target_space_predictions(self, n_outputs):
+        """The rule by which skorch's scoring callbacks predict during training."""
+        multiclass = not self.multilabel_ and n_outputs > 1
+        # "tune" finds the thresholds after training.
+        thresholds = 0.5 if isinstance(self.threshold, str) else self.thresholds_
+        return TargetSpacePredictions(multiclass, self._softmax_classes, thresholds)
 
     def _make_net(self, n_features, Y, sample_weight, seed):
         optimizer, optimizer_kwargs = self._optimizer()
@@ -510,6 +549,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
             "iterator_train__shuffle": True,
             "iterator_train__generator": torch.Generator().manual_seed(seed),
             "predict_nonlinearity": None,
+            "predictions": self._target_space_predictions(Y.shape[1]),
             "verbose": int(self.verbose),
             "callbacks": self._callbacks(monitor),
         }

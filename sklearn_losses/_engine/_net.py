@@ -2,19 +2,23 @@
 
 skorch owns the loop, the callbacks and the history. Two of its hooks are
 narrowed here: ``get_loss`` passes per-sample weights to the criterion and
-accumulates the loss terms on the device, and ``run_single_epoch`` reads those
-sums once per epoch instead of calling ``.item()`` on every batch, which would
-stall a GPU at each step.
+accumulates the loss terms on the device, and ``run_single_epoch`` reads the
+batch losses once per epoch instead of calling ``.item()`` on every batch,
+which would stall a GPU at each step. It still writes skorch's per-batch
+history rows, so skorch's callbacks (scoring, checkpoints, progress bar) find
+what they read; only a callback that runs after every batch makes it read each
+batch's loss as it comes, as skorch does.
 """
 
 import contextlib
 import copy
 import math
 
+import numpy as np
 import skorch
 import torch
 
-__all__ = ["EarlyStopping", "TorchNet"]
+__all__ = ["EarlyStopping", "PlainPrintLog", "TorchNet"]
 
 
 class _StopTraining(KeyboardInterrupt):
@@ -37,6 +41,23 @@ def _overrides(obj, method_name, base):
     return getattr(type(obj), method_name) is not getattr(base, method_name)
 
 
+def _reads_batches(cb):
+    """Whether ``cb`` acts after every batch, where it may read the batch's
+    loss. A learning rate schedule stepped per epoch (the estimators' own)
+    only returns there."""
+    if isinstance(cb, skorch.callbacks.LRScheduler) and cb.step_every == "epoch":
+        return False
+    return _overrides(cb, "on_batch_end", skorch.callbacks.Callback)
+
+
+def _callback_batch(batch):
+    """A batch as callbacks see it: ``(X, Y)``, the training targets as one
+    tensor (what skorch's scoring callbacks concatenate), without the sample
+    weights and row indices that only the loss and the step read."""
+    X, targets = batch
+    return X, targets["y"]
+
+
 class TorchNet(skorch.NeuralNet):
     """skorch net whose targets carry per-sample weights.
 
@@ -46,20 +67,68 @@ class TorchNet(skorch.NeuralNet):
     ``train_loss`` (and ``valid_loss`` when there is a validation split).
     """
 
+    def __init__(self, *args, predictions=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.predictions = predictions
+
     def get_default_callbacks(self):
-        # The epoch losses are recorded by run_single_epoch, so skorch's
-        # per-batch PassthroughScoring callbacks are not needed. The estimator
-        # adds the print log last, after the callbacks that write history.
-        return [("epoch_timer", skorch.callbacks.EpochTimer())]
+        # skorch's own: the epoch timer and the train and valid loss scores,
+        # which write the ``*_best`` flags that Checkpoint monitors. The
+        # estimator adds the print log last, after the callbacks that write history.
+        return [(name, cb) for name, cb in super().get_default_callbacks()
+                if name != "print_log"]
 
     def notify(self, method_name, **cb_kwargs):
         if method_name not in _PER_BATCH_EVENTS:
             return super().notify(method_name, **cb_kwargs)
-        if _overrides(self, method_name, skorch.NeuralNet):
-            getattr(self, method_name)(self, **cb_kwargs)
-        for _, cb in self.callbacks_:
-            if _overrides(cb, method_name, skorch.callbacks.Callback):
-                getattr(cb, method_name)(self, **cb_kwargs)
+        getattr(self, method_name)(self, **cb_kwargs)
+        listeners = [cb for _, cb in self.callbacks_
+                     if _overrides(cb, method_name, skorch.callbacks.Callback)]
+        if listeners and "batch" in cb_kwargs:
+            cb_kwargs = {**cb_kwargs, "batch": _callback_batch(cb_kwargs["batch"])}
+        for cb in listeners:
+            getattr(cb, method_name)(self, **cb_kwargs)
+
+    def _batch_listeners(self):
+        """Whether a callback runs after every batch (and may read its loss)."""
+        return any(_reads_batches(cb) for _, cb in self.callbacks_)
+
+    def predict_proba(self, X, **kwargs):
+        """Probabilities in the training targets' space, for skorch's scoring callbacks.
+
+        Parameters
+        ----------
+        X : DeviceDataset or array-like
+            Input data.
+        **kwargs : dict
+            Passed to ``skorch.NeuralNet.predict_proba``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_outputs)
+            One column per output of the network.
+        """
+        logits = super().predict_proba(X, **kwargs)
+        return logits if self.predictions is None else self.predictions.proba(logits)
+
+    def predict(self, X, **kwargs):
+        """0/1 predictions in the training targets' space (an indicator matrix,
+        one column per class for class labels), for skorch's scoring callbacks.
+
+        Parameters
+        ----------
+        X : DeviceDataset or array-like
+            Input data.
+        **kwargs : dict
+            Passed to ``skorch.NeuralNet.predict_proba``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples, n_outputs)
+            Logits when no ``predictions`` rule was given.
+        """
+        proba = self.predict_proba(X, **kwargs)
+        return proba if self.predictions is None else self.predictions.labels(proba)
 
     def _set_training(self, training=True):
         # skorch sets the mode at every step; walking the module tree twice
@@ -100,26 +169,36 @@ class TorchNet(skorch.NeuralNet):
         if iterator is None:
             return
         self._epoch_sums = {}
-        rows = 0
+        live = self._batch_listeners()
+        losses, sizes = [], []
         try:
             for batch in iterator:
                 self.notify("on_batch_begin", batch=batch, training=training)
                 step = step_fn(batch, **fit_params)
-                batch_rows = batch[1]["y"].shape[0]
-                self.accumulate({"loss": step["loss"]}, batch_rows)
-                rows += batch_rows
+                sizes.append(batch[1]["y"].shape[0])
+                self.history.record_batch(f"{prefix}_batch_size", sizes[-1])
+                if live:
+                    # What skorch does for every batch; here only when a callback reads it.
+                    self.history.record_batch(f"{prefix}_loss", step["loss"].item())
+                losses.append(step["loss"].detach())
                 self.notify("on_batch_end", batch=batch, training=training, **step)
             sums = self._epoch_sums
         finally:
             self._epoch_sums = None
-        if not sums:
+        self.history.record(f"{prefix}_batch_count", len(sizes))
+        if not losses:
             return
         keys = list(sums)
         # The one host synchronisation of the epoch.
-        values = (torch.stack([sums[k].float() for k in keys]) / rows).tolist()
-        for key, value in zip(keys, values):
-            self.history.record(f"{prefix}_loss" if key == "loss" else key, value)
-        loss = values[keys.index("loss")]
+        parts = [torch.stack(losses).float()] + [sums[k].float()[None] / sum(sizes) for k in keys]
+        values = torch.cat(parts).tolist()
+        batch_losses, terms = values[:len(losses)], values[len(losses):]
+        # skorch's loss scores average these rows into the epoch's loss.
+        for row, loss in zip(self.history[-1]["batches"][-len(losses):], batch_losses):
+            row[f"{prefix}_loss"] = loss
+        for key, value in zip(keys, terms):
+            self.history.record(key, value)
+        loss = float(np.average(batch_losses, weights=sizes))
         if not abs(loss) < _DIVERGED_LOSS:
             raise ValueError(
                 f"Training diverged in epoch {len(self.history)}: the {prefix} loss became "
@@ -172,6 +251,15 @@ class TorchNet(skorch.NeuralNet):
                 getattr(self, name).load_state_dict(state)
             del self.history[n_epochs:]
             raise
+
+
+class PlainPrintLog(skorch.callbacks.PrintLog):
+    """skorch's table of epochs without terminal colour codes (it marks each
+    best loss in colour), which a log file or a notebook would show as
+    escape characters. The ``*_best`` flags stay in ``history``."""
+
+    def format_row(self, row, key, color):
+        return super().format_row({key: row[key]}, key, color)
 
 
 class EarlyStopping(skorch.callbacks.Callback):
