@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -194,6 +195,48 @@ def test_from_labels_weights_and_correlation():
     assert loss.label_correlation[0, 1] == pytest.approx(np.corrcoef(Y.T)[0, 1], abs=1e-6)
     sqrt = HybridMultiLabelLoss.from_labels(Y, max_pos_weight=1.5)
     torch.testing.assert_close(sqrt.pos_weight, torch.tensor([(5 / 3) ** 0.5, 1.5]))
+
+
+def _weighted_labels():
+    """Labels with integer weights (zeros included), a label positive in every
+    row that weighs but not in a zero-weight row, and one positive only in
+    rows that weigh."""
+    rng = np.random.default_rng(0)
+    Y = (rng.random((40, 4)) < [0.5, 0.3, 0.1, 0.6]).astype(int)
+    weight = rng.integers(0, 4, size=40)
+    Y[:, 3] = weight > 0
+    Y[weight == 0, 3] = 0
+    Y[weight == 0, 2] = 1
+    return Y, weight
+
+
+@pytest.mark.parametrize("as_given", [np.asarray, sp.csr_matrix], ids=["dense", "sparse"])
+@pytest.mark.parametrize("class_weight", ["sqrt", "balanced"])
+def test_weighted_label_statistics_equal_those_of_repeated_rows(as_given, class_weight):
+    Y, weight = _weighted_labels()
+    repeated = np.repeat(Y, weight, axis=0)
+    weighted = HybridMultiLabelLoss.from_labels(as_given(Y), sample_weight=weight,
+                                                class_weight=class_weight)
+    expected = HybridMultiLabelLoss.from_labels(as_given(repeated), class_weight=class_weight)
+    torch.testing.assert_close(weighted.pos_weight, expected.pos_weight, atol=0, rtol=0)
+    torch.testing.assert_close(weighted.label_correlation, expected.label_correlation,
+                               atol=0, rtol=0)
+    assert weighted.pos_weight[3] == 1.0  # always positive where it weighs
+
+
+@pytest.mark.parametrize("as_given", [np.asarray, sp.csr_matrix], ids=["dense", "sparse"])
+def test_zero_weight_rows_leave_the_fitted_statistics_as_dropping_them(as_given):
+    # The review's case: 100 zero-weighted rows with every label positive.
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 5)
+    Y = (X[:, :3] + 0.3 * rng.randn(200, 3) > 0).astype(int)
+    Y[:100] = 1
+    weight = np.r_[np.zeros(100), np.ones(100)]
+    params = dict(max_epochs=1, hidden_layer_sizes=(8,), random_state=0)
+    weighted = HybridLossMultiLabelClassifier(**params).fit(X, as_given(Y), sample_weight=weight)
+    dropped = HybridLossMultiLabelClassifier(**params).fit(X[100:], as_given(Y[100:]))
+    np.testing.assert_array_equal(weighted.pos_weight_, dropped.pos_weight_)
+    np.testing.assert_array_equal(weighted.label_correlation_, dropped.label_correlation_)
 
 
 @pytest.fixture(scope="module")

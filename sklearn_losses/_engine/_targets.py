@@ -86,7 +86,7 @@ def _check_indicator_values(values, allow_unlabeled, name):
         )
 
 
-def positive_counts(Y):
+def positive_counts(Y, sample_weight=None):
     """Entries equal to 1 in each column of a dense or sparse label matrix.
 
     ``-1`` and NaN (unknown) do not count; a sparse matrix is not densified.
@@ -95,42 +95,89 @@ def positive_counts(Y):
     ----------
     Y : ndarray or sparse matrix of shape (n_samples, n_labels)
         Label matrix.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weight of each row: an entry counts as its row's weight, so a
+        weight-``w`` row counts as ``w`` rows and a zero-weight row not at all.
 
     Returns
     -------
-    counts : ndarray of shape (n_labels,), dtype int64
+    counts : ndarray of shape (n_labels,)
+        int64 counts, or float64 sums of weights with ``sample_weight``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Y = np.array([[1, 0], [1, 1], [0, 1]])
+    >>> positive_counts(Y)
+    array([2, 2])
+    >>> positive_counts(Y, sample_weight=[2.0, 0.0, 1.0])
+    array([2., 1.])
     """
+    if sample_weight is not None:
+        weight = np.asarray(sample_weight, dtype=np.float64)
+        if not sp.issparse(Y):
+            return weight @ (np.asarray(Y) == 1)
+        Y = sp.csr_matrix(Y)
+        positive = Y.data == 1
+        # The row of each stored entry, from the CSR row pointers.
+        entry_weight = np.repeat(weight, np.diff(Y.indptr))
+        return np.bincount(Y.indices[positive], weights=entry_weight[positive],
+                           minlength=Y.shape[1])
     if sp.issparse(Y):
         Y = sp.csr_matrix(Y)
         return np.bincount(Y.indices[Y.data == 1], minlength=Y.shape[1]).astype(np.int64)
     return (np.asarray(Y) == 1).sum(axis=0).astype(np.int64)
 
 
-def sparse_corrcoef(Y):
+def sparse_corrcoef(Y, sample_weight=None):
     """Pearson correlation of the columns of a sparse matrix, without densifying it.
 
     The sparse counterpart of ``np.corrcoef(Y, rowvar=False)``: a column that
-    never varies has no correlation (NaN), as there.
+    never varies has no correlation (NaN), as there. With ``sample_weight`` it
+    is the weighted correlation, a weight-``w`` row counting as ``w`` rows: with
+    integer weights it equals the correlation of the rows repeated that often.
 
     Parameters
     ----------
     Y : sparse matrix of shape (n_samples, n_columns)
         Data, e.g. a 0/1 label matrix.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Non-negative row weights; None weighs every row 1.
 
     Returns
     -------
     correlation : ndarray of shape (n_columns, n_columns), dtype float64
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> Y = sp.csr_matrix(np.array([[1, 1], [0, 0], [1, 0], [0, 1]]))
+    >>> sparse_corrcoef(Y)
+    array([[1., 0.],
+           [0., 1.]])
+    >>> sparse_corrcoef(Y, sample_weight=[1, 1, 0, 0])
+    array([[1., 1.],
+           [1., 1.]])
     """
     Y = sp.csr_matrix(Y, dtype=np.float64)
-    n = Y.shape[0]
-    mean = np.asarray(Y.sum(axis=0)).ravel() / n
-    # Sum of products of the centred columns, from the Gram matrix of Y (as
-    # sparse as the co-occurrences), updated in place: one n_columns**2 array.
-    scatter = (Y.T @ Y).toarray()
-    scatter -= n * np.outer(mean, mean)
+    if sample_weight is None:
+        weight = np.ones(Y.shape[0])
+    else:
+        weight = np.asarray(sample_weight, dtype=np.float64)
+    total = weight.sum()
+    # Rows scaled by their weights: the same stored entries as Y.
+    weighted = sp.diags(weight) @ Y
+    mean = np.asarray(weighted.sum(axis=0)).ravel() / total
+    # Weighted sum of products of the centred columns, from the weighted Gram
+    # matrix of Y (as sparse as the co-occurrences), updated in place: one
+    # n_columns**2 array.
+    scatter = (Y.T @ weighted).toarray()
+    scatter -= total * np.outer(mean, mean)
     scale = np.sqrt(np.clip(np.diag(scatter), 0.0, None))
-    # Found exactly, not from the scatter, where cancellation leaves ~1e-13.
-    constant = (Y.max(axis=0) != Y.min(axis=0)).toarray().ravel() == 0
+    # Found exactly, not from the scatter, where cancellation leaves ~1e-13; a
+    # column varying only in zero-weight rows is constant.
+    counted = Y[weight > 0]
+    constant = (counted.max(axis=0) != counted.min(axis=0)).toarray().ravel() == 0
     scale[constant] = np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
         scatter /= scale[:, None]

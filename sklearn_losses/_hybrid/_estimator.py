@@ -28,7 +28,8 @@ class HybridLossMultiLabelClassifier(TorchClassifierBase):
     The loss is ``weighted BCE + corr_weight * correlation term +
     contrastive_weight * Jaccard-weighted SupCon`` (see
     :class:`~sklearn_losses.losses.HybridMultiLabelLoss`). Positive weights and
-    the target label correlation come from the training labels. With
+    the target label correlation come from the training labels, each row
+    counted as often as its ``sample_weight`` says. With
     ``module="bilstm"`` the columns of ``X`` are read as stacked embedding views
     of widths ``view_sizes`` (e.g. a :class:`~sklearn.pipeline.FeatureUnion` of
     several text embeddings), one LSTM step per view.
@@ -133,9 +134,11 @@ class HybridLossMultiLabelClassifier(TorchClassifierBase):
     Attributes
     ----------
     pos_weight_ : ndarray of shape (`n_labels_`,)
-        Positive weight of each label.
+        Positive weight of each label, from the ``sample_weight``-weighted
+        label counts.
     label_correlation_ : ndarray of shape (`n_labels_`, `n_labels_`)
-        Phi correlation of the training labels (the correlation term's target).
+        Phi correlation of the training labels (the correlation term's
+        target), weighted by ``sample_weight``.
     view_sizes_ : list of int
         Widths of the views the network read; with ``meta_learner`` the last
         is the meta view (``n_labels_`` columns).
@@ -322,7 +325,8 @@ class HybridLossMultiLabelClassifier(TorchClassifierBase):
 
     def _build_criterion(self, Y, sample_weight):
         loss = HybridMultiLabelLoss.from_labels(
-            Y, class_weight=self.pos_weighting, max_pos_weight=self.max_pos_weight,
+            Y, sample_weight=sample_weight,
+            class_weight=self.pos_weighting, max_pos_weight=self.max_pos_weight,
             corr_weight=self.corr_weight, corr_mode=self.corr_mode,
             contrastive_weight=self.contrastive_weight, temperature=self.temperature,
         )

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._engine import sparse_corrcoef
+from .._engine import positive_counts, sparse_corrcoef
 
 __all__ = [
     "HybridMultiLabelLoss",
@@ -179,23 +179,31 @@ def jaccard_supcon_loss(embedding, y, *, temperature=0.1):
     return torch.where(anchors, per_anchor, 0.0).sum() / anchors.sum().clamp_min(1)
 
 
-def _positive_weights(Y, class_weight, max_pos_weight):
-    n_samples = Y.shape[0]
-    positives = np.asarray(Y.sum(axis=0)).ravel()
+def _positive_weights(Y, sample_weight, class_weight, max_pos_weight):
+    """``((N - n_c) / n_c) ** g`` per label, a weight-``w`` row counting as ``w``
+    rows in ``N`` and ``n_c``."""
     if class_weight is None:
         return np.ones(Y.shape[1])
+    positives = positive_counts(Y, sample_weight)
+    negatives = sample_weight.sum(dtype=np.float64) - positives
     exponent = 0.5 if class_weight == "sqrt" else 1.0
-    ratio = (n_samples - positives) / np.maximum(positives, 1)
+    # A label positive only in zero-weight rows has no positive mass: its
+    # ratio is unbounded, so it takes the cap.
+    ratio = np.divide(negatives, positives, out=np.full(Y.shape[1], np.inf),
+                      where=positives > 0)
     weights = np.clip(ratio**exponent, 1.0 / max_pos_weight, max_pos_weight)
     # A label positive in every row has no negatives to balance against; the
     # formula would give it the floor weight, so little would be learnt for it
     # (measured on CUDA: mean probability .33 for an always-positive label).
-    return np.where(positives >= n_samples, 1.0, weights)
+    # Counted exactly over the rows that weigh, not from the rounded sums.
+    counted = sample_weight > 0
+    always = positive_counts(Y[counted]) == np.count_nonzero(counted)
+    return np.where(always, 1.0, weights)
 
 
-def _phi_correlation(Y):
+def _phi_correlation(Y, sample_weight):
     # A constant label's correlations are NaN: it correlates with nothing.
-    correlation = np.nan_to_num(sparse_corrcoef(Y), nan=0.0)
+    correlation = np.nan_to_num(sparse_corrcoef(Y, sample_weight), nan=0.0)
     np.fill_diagonal(correlation, 1.0)
     return correlation
 
@@ -270,13 +278,18 @@ class HybridMultiLabelLoss(nn.Module):
         self._warned_without_embedding = False
 
     @classmethod
-    def from_labels(cls, Y, *, class_weight="sqrt", max_pos_weight=100.0, **kwargs):
+    def from_labels(cls, Y, *, sample_weight=None, class_weight="sqrt", max_pos_weight=100.0,
+                    **kwargs):
         """Build the loss from training labels.
 
         Parameters
         ----------
         Y : {array-like, sparse matrix} of shape (n_samples, n_labels)
             0/1 training labels; a sparse matrix is not densified.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights of the statistics: a weight-``w`` row counts as ``w``
+            rows in the positive weights and in the correlation, a zero-weight
+            row not at all. None weighs every row 1.
         class_weight : {"sqrt", "balanced"} or None, default="sqrt"
             ``pos_weight = min(((N - n_c) / n_c) ** g, max_pos_weight)`` with
             ``g = 1/2`` ("sqrt") or 1 ("balanced"); None for no weighting.
@@ -293,9 +306,12 @@ class HybridMultiLabelLoss(nn.Module):
         # The statistics come from the sparse form either way: a dense float64
         # copy and np.corrcoef's centred copy would cost 16 bytes per entry.
         Y = sp.csr_matrix(Y, dtype=np.float64)
+        if sample_weight is None:
+            sample_weight = np.ones(Y.shape[0])
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
         return cls(
-            _positive_weights(Y, class_weight, max_pos_weight),
-            _phi_correlation(Y),
+            _positive_weights(Y, sample_weight, class_weight, max_pos_weight),
+            _phi_correlation(Y, sample_weight),
             **kwargs,
         )
 
