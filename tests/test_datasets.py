@@ -289,7 +289,7 @@ def test_unknown_names_and_subsets(tmp_path):
         load_multilabel_dataset("yeast", subset="val", data_home=tmp_path)
     with pytest.raises(ValueError, match="Valid names: .*'trec'"):
         load_text_classification("imdb", data_home=tmp_path)
-    with pytest.raises(ValueError, match="subset must be one of"):
+    with pytest.raises(ValueError, match=r"ag_news subset must be one of \['test'\], got 'train'"):
         load_text_classification("ag_news", subset="train", data_home=tmp_path)
     with pytest.raises(ValueError, match="subset must be one of"):
         load_goemotions(subset="validation", data_home=tmp_path)
@@ -319,6 +319,18 @@ def test_text_classification(shared_data, name, subset, n_samples, n_classes):
     assert len(bunch.target_names) == n_classes
     assert set(np.unique(bunch.target)) == set(range(n_classes))
     assert all(isinstance(t, str) and t for t in bunch.data)
+
+
+@pytest.mark.parametrize("name,n_samples", [("trec", 5452), ("sst2", 6920), ("ag_news", 7600)])
+def test_default_text_subset_is_train_or_the_only_split(shared_data, name, n_samples):
+    assert len(load_text_classification(name, data_home=shared_data).data) == n_samples
+
+
+def test_default_text_subset_exists_for_every_set(tmp_path):
+    # Without the files the default subset gets as far as reading them.
+    for name in ("trec", "sst2", "ag_news"):
+        with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+            load_text_classification(name, data_home=tmp_path)
 
 
 # ------------------------------------------------------- malformed and corrupt files

@@ -131,7 +131,7 @@ _TEXT_DATASETS = {
 }
 
 
-def load_text_classification(name, *, subset="train", data_home=None):
+def load_text_classification(name, *, subset=None, data_home=None):
     """Load a single-label text classification set: TREC, SST-2 or AG News.
 
     ===========  ===========================  =======  ============================
@@ -149,8 +149,9 @@ def load_text_classification(name, *, subset="train", data_home=None):
     ----------
     name : {"trec", "sst2", "ag_news"}
         Dataset name.
-    subset : str, default="train"
-        Split, see the table.
+    subset : str, default=None
+        Split, see the table. None means "train" where the set has one, else
+        its only split (AG News: "test").
     data_home : str or path-like, default=None
         Data folder; see :func:`get_data_home`.
 
@@ -176,6 +177,8 @@ def load_text_classification(name, *, subset="train", data_home=None):
             f"Unknown text dataset {name!r}. Valid names: {sorted(_TEXT_DATASETS)}."
         )
     reader, files, target_names, descr = _TEXT_DATASETS[name]
+    if subset is None:
+        subset = "train" if "train" in files else next(iter(files))
     _check_subset(name, subset, files)
     home = get_data_home(data_home)
     texts, labels = reader(_require_file(home / files[subset], home))
