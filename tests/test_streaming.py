@@ -432,7 +432,15 @@ def test_prequential_metrics_equal_sklearn_on_the_whole_stream(sparse_y):
     assert res["subset_accuracy"] == pytest.approx(np.mean((Y_t == P_t).all(axis=1)))
     assert res["hamming_loss"] == pytest.approx(hamming_loss(Y_t, P_t), abs=1e-12)
     assert np.isnan(res["row_example_f1"][:32]).all()
-    assert np.isnan(res["windowed_example_f1"][:32 + 49]).all()
-    assert res["windowed_example_f1"][-1] == pytest.approx(res["row_example_f1"][-50:].mean())
+    rows, windowed = res["row_example_f1"], res["windowed_example_f1"]
+    assert np.isnan(windowed[:32]).all()
+    # Until 50 rows are tested, the window holds all tested rows (river's rolling metrics).
+    expected = [rows[max(32, end - 50):end].mean() for end in range(33, 231)]
+    np.testing.assert_allclose(windowed[32:], expected, rtol=1e-12)
+    short = prequential_evaluate(_SignModel(), X, Y, batch_size=32, window=500)
+    np.testing.assert_allclose(short["windowed_example_f1"][32:],
+                               np.cumsum(rows[32:]) / np.arange(1, 199), rtol=1e-12)
     with pytest.raises(ValueError, match="nothing would be tested"):
         prequential_evaluate(_SignModel(), X[:32], Y[:32], batch_size=32)
+    with pytest.raises(ValueError, match="window must be a positive integer, got 0"):
+        prequential_evaluate(_SignModel(), X, Y, window=0)

@@ -739,8 +739,10 @@ def prequential_evaluate(estimator, X, Y, *, batch_size=64, window=500):
         ``hamming_loss`` over the tested rows (the first batch is only
         learned), ``instances_per_second`` (of the estimator's ``predict``
         and ``partial_fit`` calls), ``row_example_f1`` (per row, NaN
-        for the first batch) and ``windowed_example_f1`` (trailing mean over
-        ``window`` tested rows).
+        for the first batch) and ``windowed_example_f1`` (per row, the mean
+        row example-F1 of the last ``window`` tested rows, or of all tested
+        rows so far while fewer than ``window`` have been tested, as river's
+        rolling metrics; NaN for the first batch).
 
     Examples
     --------
@@ -752,6 +754,9 @@ def prequential_evaluate(estimator, X, Y, *, batch_size=64, window=500):
     >>> bool(res["example_f1"] > 0.7)
     True
     """
+    for name, value in (("batch_size", batch_size), ("window", window)):
+        if not isinstance(value, Integral) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     X = X.tocsr() if sp.issparse(X) else np.asarray(X)
     Y = Y.tocsr() if sp.issparse(Y) else np.asarray(Y)
     if Y.shape[0] <= batch_size:
@@ -782,10 +787,7 @@ def prequential_evaluate(estimator, X, Y, *, batch_size=64, window=500):
             rows[start:stop] = example_f1_rows(true, predicted)
     n_tested = n_samples - batch_size
     windowed = np.full(n_samples, np.nan)
-    if n_tested >= window:
-        kernel = np.ones(window) / window
-        windowed[batch_size + window - 1:] = np.convolve(rows[batch_size:], kernel,
-                                                         mode="valid")
+    windowed[batch_size:] = _trailing_mean(rows[batch_size:], window)
     return {
         "example_f1": float(np.mean(rows[batch_size:])),
         **_f1_from_counts(*counts),
@@ -795,6 +797,15 @@ def prequential_evaluate(estimator, X, Y, *, batch_size=64, window=500):
         "row_example_f1": rows,
         "windowed_example_f1": windowed,
     }
+
+
+def _trailing_mean(values, window):
+    """Mean of the last ``window`` values at each position, or of all so far
+    while fewer have been seen (as river's rolling metrics)."""
+    total = np.concatenate([[0.0], np.cumsum(values)])
+    end = np.arange(1, values.size + 1)
+    start = np.maximum(end - window, 0)
+    return (total[end] - total[start]) / (end - start)
 
 
 def _f1_from_counts(tp, fp, fn):
