@@ -517,6 +517,32 @@ def test_warm_start_continues_from_the_previous_weights():
         clf.fit(X[:, :4], Y)
 
 
+def test_warm_refit_uses_the_current_epochs_learning_rate_batch_size_and_split():
+    X, Y = _structured_multilabel(60)
+    clf = _PlainMLPClassifier(max_epochs=2, warm_start=True, random_state=0).fit(X, Y)
+    net = clf.net_
+    # A learning rate this large makes the loss jump.
+    clf.set_params(max_epochs=3, lr=1.0, batch_size=20, early_stopping=True,
+                   validation_fraction=0.25).fit(X, Y)
+    assert clf.net_ is net and clf.n_epochs_ == 5
+    assert [group["lr"] for group in net.optimizer_.param_groups] == [1.0]
+    # 45 training rows (15 held out) in batches of 20.
+    assert clf.history_[-1, "train_batch_count"] == 3 and len(net.valid_rows_) == 15
+    assert "valid_loss" in clf.history_[-1] and "valid_loss" not in clf.history_[1]
+    # The best-loss flags compare with the earlier epochs' losses too.
+    losses = clf.history_[:, "train_loss"]
+    assert losses[2] > min(losses[:2]) and not clf.history_[2, "train_loss_best"]
+
+
+def test_failed_warm_refit_keeps_the_previous_settings():
+    X, Y = _structured_multilabel(60)
+    clf = _PlainMLPClassifier(max_epochs=2, warm_start=True, random_state=0).fit(X, Y)
+    clf.set_params(max_epochs=5, lr=0.5, callbacks=[("fail", _FailAtEpoch(3, ValueError("x")))])
+    with pytest.raises(ValueError, match="x"):
+        clf.fit(X, Y)
+    assert clf.net_.max_epochs == 2 and clf.net_.optimizer_.param_groups[0]["lr"] == 1e-2
+
+
 @pytest.mark.parametrize("sizes", [(0,), (-5,), (2.7,)])
 def test_hidden_layer_sizes_entries_are_validated(sizes):
     from sklearn_losses import PUMultiLabelClassifier

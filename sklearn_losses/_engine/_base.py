@@ -466,6 +466,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
             if warm:
                 net = self.net_
                 with net.rollback_on_error():
+                    self._continue_net(Y, sample_weight, seed)
                     net.partial_fit(data)
                     net.raise_interrupt()
             else:
@@ -532,11 +533,12 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         thresholds = 0.5 if isinstance(self.threshold, str) else self.thresholds_
         return TargetSpacePredictions(multiclass, self._softmax_classes, thresholds)
 
-    def _make_net(self, n_features, Y, sample_weight, seed):
+    def _net_params(self, Y, sample_weight, seed):
+        """The net's settings that follow the estimator's parameters and the
+        training targets: all but the module."""
         optimizer, optimizer_kwargs = self._optimizer()
         split, monitor = self._validation(Y.shape[0], seed)
-        kwargs = {
-            "module": self._build_module(n_features, Y.shape[1]),
+        params = {
             "criterion": self._build_criterion(Y, sample_weight),
             "optimizer": optimizer,
             "lr": self.lr,
@@ -555,9 +557,34 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         }
         if (self.device_.startswith("cuda") or self._fused_on_cpu) and _accepts(optimizer, "fused"):
             optimizer_kwargs = {"fused": True, **optimizer_kwargs}
-        kwargs.update({f"optimizer__{k}": v for k, v in optimizer_kwargs.items()})
-        kwargs.update(self._net_kwargs(Y.shape[0]))
-        return self._net_class(**kwargs)
+        params.update({f"optimizer__{k}": v for k, v in optimizer_kwargs.items()})
+        params.update(self._net_kwargs(Y.shape[0]))
+        return params
+
+    def _make_net(self, n_features, Y, sample_weight, seed):
+        module = self._build_module(n_features, Y.shape[1])
+        return self._net_class(module=module, **self._net_params(Y, sample_weight, seed))
+
+    def _continue_net(self, Y, sample_weight, seed):
+        """Set the fitted net up to continue training with the current
+        parameters, as ``MLPClassifier``'s warm start does.
+
+        It keeps its module (a changed architecture is ignored), its device,
+        its optimizer's state and its shuffling generator; everything else
+        (epochs, learning rate, batch size, validation split, callbacks, and
+        the criterion built from this ``y``) is rebuilt.
+        """
+        net = self.net_
+        kept = ("optimizer", "device", "iterator_train__generator", "optimizer__fused")
+        params = {k: v for k, v in self._net_params(Y, sample_weight, seed).items()
+                  if k not in kept}
+        # skorch updates the optimizer's parameter groups in place for these.
+        net.set_params(**{k: params.pop(k) for k in list(params)
+                          if k == "lr" or k.startswith("optimizer__")})
+        for name, value in params.items():
+            setattr(net, name, value)
+        net.initialize_criterion()
+        net.initialize_callbacks()
 
     # ---- inference ------------------------------------------------------ #
     def _check_fitted_X(self, X):

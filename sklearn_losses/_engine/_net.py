@@ -18,7 +18,7 @@ import numpy as np
 import skorch
 import torch
 
-__all__ = ["EarlyStopping", "PlainPrintLog", "TorchNet"]
+__all__ = ["EarlyStopping", "LossScore", "PlainPrintLog", "TorchNet"]
 
 
 class _StopTraining(KeyboardInterrupt):
@@ -72,11 +72,14 @@ class TorchNet(skorch.NeuralNet):
         self.predictions = predictions
 
     def get_default_callbacks(self):
-        # skorch's own: the epoch timer and the train and valid loss scores,
-        # which write the ``*_best`` flags that Checkpoint monitors. The
-        # estimator adds the print log last, after the callbacks that write history.
-        return [(name, cb) for name, cb in super().get_default_callbacks()
-                if name != "print_log"]
+        # skorch's own, with loss scores that write the ``*_best`` flags
+        # Checkpoint monitors. The estimator adds the print log last, after
+        # the callbacks that write history.
+        return [
+            ("epoch_timer", skorch.callbacks.EpochTimer()),
+            ("train_loss", LossScore("train_loss", on_train=True)),
+            ("valid_loss", LossScore("valid_loss")),
+        ]
 
     def notify(self, method_name, **cb_kwargs):
         if method_name not in _PER_BATCH_EVENTS:
@@ -233,24 +236,49 @@ class TorchNet(skorch.NeuralNet):
     @contextlib.contextmanager
     def rollback_on_error(self):
         """Context manager: on any exception (Ctrl-C included), put back the
-        weights and optimizer states and the history as they were on entry.
+        net's settings, weights, optimizer states and history as they were on
+        entry.
 
         A continued (warm-start) fit trains the net in place, so an
         interrupted one would otherwise keep the steps it had taken.
         """
+        settings = dict(vars(self))
         saved = {
             name: copy.deepcopy(value.state_dict())
-            for name, value in vars(self).items()
+            for name, value in settings.items()
             if isinstance(value, (torch.nn.Module, torch.optim.Optimizer))
         }
         n_epochs = len(self.history)
         try:
             yield
         except BaseException:
+            vars(self).clear()
+            vars(self).update(settings)
             for name, state in saved.items():
                 getattr(self, name).load_state_dict(state)
             del self.history[n_epochs:]
             raise
+
+
+class LossScore(skorch.callbacks.PassthroughScoring):
+    """skorch's epoch loss from its batch rows, which also finds the best loss
+    of the epochs a continued (warm-start) fit already has, as skorch's
+    ``EpochScoring`` does, so ``*_best`` compares with those too.
+
+    Parameters
+    ----------
+    name : str
+        History key, ``"train_loss"`` or ``"valid_loss"``.
+    on_train : bool, default=False
+        Whether the loss is the training loss.
+    """
+
+    def __init__(self, name, on_train=False):
+        super().__init__(name, lower_is_better=True, on_train=on_train)
+
+    def on_train_begin(self, net, **kwargs):
+        with contextlib.suppress(KeyError):
+            self.best_score_ = min(net.history[:, self.name], default=math.inf)
 
 
 class PlainPrintLog(skorch.callbacks.PrintLog):
