@@ -540,3 +540,18 @@ def test_meta_view_with_a_sparse_label_matrix_and_a_splitter_object(small_multil
     dense = HybridLossMultiLabelClassifier(**params).fit(X, Y).predict_proba(X)
     sparse = HybridLossMultiLabelClassifier(**params).fit(X, sp.csr_matrix(Y)).predict_proba(X)
     np.testing.assert_allclose(sparse, dense, atol=1e-6)
+
+
+def test_warm_refit_builds_the_loss_from_the_new_y_and_parameters():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 5))
+    Y = (X[:, :3] > 0).astype(int)
+    Y2 = Y.copy()
+    Y2[:, 0] = rng.random(150) < 0.05
+    params = dict(max_epochs=2, random_state=0)
+    warm = HybridLossMultiLabelClassifier(warm_start=True, **params).fit(X, Y)
+    warm.set_params(corr_weight=0.0).fit(X, Y2)
+    cold = HybridLossMultiLabelClassifier(corr_weight=0.0, **params).fit(X, Y2)
+    np.testing.assert_array_equal(warm.pos_weight_, cold.pos_weight_)
+    np.testing.assert_array_equal(warm.net_.criterion_.pos_weight, cold.net_.criterion_.pos_weight)
+    assert warm.net_.criterion_.corr_weight == 0.0
