@@ -553,10 +553,24 @@ def test_hidden_layer_sizes_entries_are_validated(sizes):
 
 
 @pytest.mark.parametrize("device, match", [("cuda:7", "CUDA|GPU"), ("CPU", "lower case"),
-                                           ("meta", "not supported")])
+                                           ("meta", "not supported"),
+                                           (torch.device("cuda", 7), "CUDA|GPU"),
+                                           (torch.device("meta"), "not supported")])
 def test_unusable_devices_get_a_clear_error(device, match):
     with pytest.raises(ValueError, match=match):
         resolve_device(device)
+
+
+def test_a_torch_device_is_accepted_and_stored_as_its_name():
+    X, Y = _structured_multilabel(60)
+    clf = _PlainMLPClassifier(max_epochs=1, device=torch.device("cpu")).fit(X, Y)
+    assert clf.device_ == "cpu" and isinstance(clf.device, torch.device)
+    assert clf.net_.device == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            _PlainMLPClassifier(max_epochs=1, device=torch.device("cuda")).fit(X, Y)
+    with pytest.raises(ValueError, match="device"):
+        _PlainMLPClassifier(max_epochs=1, device=0).fit(X, Y)
 
 
 @pytest.mark.parametrize("to_sparse", [False, True])

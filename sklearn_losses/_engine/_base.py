@@ -274,7 +274,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         "callbacks": [list, None],
         "warm_start": ["boolean"],
         "n_jobs": [Integral, None],
-        "device": [str],
+        "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }

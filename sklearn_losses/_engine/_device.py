@@ -25,17 +25,18 @@ def resolve_device(device):
 
     Parameters
     ----------
-    device : str
-        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:<index>"``.
+    device : str or torch.device
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:<index>"``, or a
+        ``torch.device`` of the CPU or a GPU (as skorch accepts).
 
     Returns
     -------
     device : str
-        The resolved device.
+        The resolved device, e.g. ``"cuda:0"`` for ``torch.device("cuda", 0)``.
     """
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
     name = str(device)
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
     kind, _, index = name.partition(":")
     if kind not in ("cpu", "cuda") or (index and not index.isdigit()):
         raise ValueError(
