@@ -36,7 +36,8 @@ class _PUNet(TorchNet):
     def loss_terms(self, y_pred, y_true, X=None, training=False):
         loss, terms = super().loss_terms(y_pred, y_true, X=X, training=training)
         if training and self.mixup:
-            penalty = pumlc_mixup_penalty(self.module_, X, y_pred, y_true["y"], self.mixup_alpha)
+            penalty = pumlc_mixup_penalty(self.module_, X, y_pred, y_true["y"], self.mixup_alpha,
+                                          weight=y_true["w"])
             terms["loss_mixup"] = penalty
             loss = loss + self.mixup_weight * penalty
         return loss, terms
@@ -120,12 +121,14 @@ class PUMultiLabelClassifier(TorchClassifierBase):
     Attributes
     ----------
     observed_positive_rate_ : ndarray of shape (`n_labels_`,)
-        Share of training rows with an observed positive, per label.
+        Share of training rows with an observed positive, per label, each row
+        counted as often as its ``sample_weight`` says.
     labels_without_positives_ : ndarray of int
         Labels that had no observed positive (only with
         ``on_missing_positives="warn"``).
     label_prior_ : ndarray of shape (`n_labels_`,)
-        Mean predicted probability on the training rows. It ranks the labels by
+        Mean predicted probability on the training rows, weighted by
+        ``sample_weight``. It ranks the labels by
         true frequency but is not calibrated (a diagnostic, not an estimate to
         rely on; ``docs/benchmarks.md`` has measured gaps).
     propensity_ : ndarray of shape (`n_labels_`,)
@@ -279,10 +282,30 @@ class PUMultiLabelClassifier(TorchClassifierBase):
         # NaN == 1 is False: unknown entries are not observed positives. A
         # sparse Y stays sparse.
         observed = Y == 1
-        counts = positive_counts(observed)
-        self._check_observed_positives(counts)
-        self.observed_positive_rate_ = counts / observed.shape[0]
+        self._check_observed_positives(positive_counts(observed))
         return observed.astype(np.float32)
+
+    def _train(self, X, Y, sample_weight, warm):
+        # The fit's statistics count a weight-w row as w rows, as the loss
+        # does: the one hook that sees the weights makes them.
+        total = sample_weight.sum(dtype=np.float64)
+        self.observed_positive_rate_ = positive_counts(Y, sample_weight) / total
+        super()._train(X, Y, sample_weight, warm)
+        if not self.multilabel_:
+            self.label_prior_ = self.propensity_ = None
+            return
+        self.label_prior_ = self._weighted_proba_sum(X, sample_weight) / total
+        self.propensity_ = self.observed_positive_rate_ / np.maximum(self.label_prior_, 1e-12)
+
+    def _weighted_proba_sum(self, X, sample_weight):
+        """Sum over the rows of ``X`` of each label's probability times the
+        row's weight, chunk by chunk (no ``(n_samples, n_labels)`` matrix)."""
+        total, start = 0.0, 0
+        for proba in self._summary_chunks(X):
+            stop = start + proba.shape[0]
+            total = total + (proba * sample_weight[start:stop, None]).sum(axis=0)
+            start = stop
+        return total
 
     def _check_observed_positives(self, counts):
         missing = np.flatnonzero(counts == 0)
@@ -298,10 +321,3 @@ class PUMultiLabelClassifier(TorchClassifierBase):
             UserWarning,
             stacklevel=4,
         )
-
-    def _after_fit(self, X, Y):
-        if not self.multilabel_:
-            self.label_prior_ = self.propensity_ = None
-            return
-        self.label_prior_ = self._mean_proba(X)
-        self.propensity_ = self.observed_positive_rate_ / np.maximum(self.label_prior_, 1e-12)

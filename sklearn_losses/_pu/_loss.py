@@ -71,44 +71,62 @@ class PUMLCLoss(nn.Module):
         targets : Tensor of shape (batch, n_labels)
             1 for an observed positive; 0, -1 or NaN for unlabeled.
         weight : Tensor of shape (batch,), default=None
-            Per-sample weights of both means (the temperature uses the
-            unweighted batch spread).
+            Per-sample weights of both means and of the logit spread that sets
+            the temperature: a weight-``w`` row counts as ``w`` rows, a
+            zero-weight row not at all (a batch of such rows gives 0).
 
         Returns
         -------
         loss : Tensor
             Scalar loss.
         """
+        if weight is None:
+            weight = torch.ones(logits.shape[0], dtype=logits.dtype, device=logits.device)
         if self.temperature:
-            spread = logits.detach().std(dim=0, unbiased=False)
+            spread = _weighted_spread(logits.detach(), weight)
             z = logits / (self.alpha * spread).clamp(min=self.t_min, max=1.0)
         else:
             z = logits
         log_phi = F.logsigmoid(z)
         positive = _observed_positive(targets)
-        if weight is None:
-            weight = torch.ones(logits.shape[0], dtype=logits.dtype, device=logits.device)
-        w = weight[:, None]
+        # A batch of zero-weight rows has no mean: it counts with unit weights
+        # (finite values and gradients) and its terms are zeroed below.
+        counted = (weight.sum() > 0).to(logits.dtype)
+        w = torch.where(counted > 0, weight, 1.0)[:, None]
         positive_mass = (w * positive).sum(dim=0)
         positive_term = (w * positive * log_phi).sum(dim=0) / positive_mass.clamp_min(1e-12)
         unlabeled_term = torch.logsumexp(log_phi + torch.log(w), dim=0) - torch.log(w.sum())
         rebalance = torch.exp(unlabeled_term.detach()) ** self.gamma
-        loss = (rebalance * unlabeled_term - positive_term).sum()
+        loss = counted * (rebalance * unlabeled_term - positive_term).sum()
         self.last_components_ = {
-            "loss_positive": -positive_term.detach().sum(),
-            "loss_unlabeled": (rebalance * unlabeled_term).detach().sum(),
+            "loss_positive": -counted * positive_term.detach().sum(),
+            "loss_unlabeled": counted * (rebalance * unlabeled_term).detach().sum(),
         }
         return loss
 
 
-def pumlc_mixup_penalty(module, X, logits, targets, mixup_alpha=0.3, generator=None):
+def _weighted_spread(logits, weight):
+    """Population standard deviation of each column, a weight-``w`` row
+    counting as ``w`` rows."""
+    plain = logits.std(dim=0, unbiased=False)
+    share = weight[:, None] / weight.sum().clamp_min(1e-12)
+    mean = (share * logits).sum(dim=0)
+    weighted = (share * (logits - mean).square()).sum(dim=0).sqrt()
+    # Equal weights (an unweighted fit) keep torch's own std, bitwise; chosen
+    # on the device, without reading the weights back.
+    return torch.where((weight == weight[0]).all(), plain, weighted)
+
+
+def pumlc_mixup_penalty(module, X, logits, targets, mixup_alpha=0.3, generator=None,
+                        weight=None):
     """VPU's MixUp consistency penalty as used by PU-MLC.
 
     The batch is split in two halves ``A`` (permuted) and ``B``; with
     ``lam ~ Beta(mixup_alpha, mixup_alpha)`` drawn once per batch, the mixed input
     ``lam x_A + (1 - lam) x_B`` should get a log-probability close to the mixed
     targets ``lam psi_A + (1 - lam) psi_B``, where ``psi`` is 1 for observed
-    positives and ``sigmoid(logits)`` elsewhere (not detached).
+    positives and ``sigmoid(logits)`` elsewhere (not detached). With
+    ``weight``, a mixed row weighs the product of its two rows' weights.
 
     Parameters
     ----------
@@ -124,12 +142,16 @@ def pumlc_mixup_penalty(module, X, logits, targets, mixup_alpha=0.3, generator=N
         Beta distribution parameter.
     generator : torch.Generator, default=None
         CPU generator for the permutation and ``lam``; the global RNG when None.
+    weight : Tensor of shape (batch,), default=None
+        Per-sample weights; a mixed row weighs ``w_a * w_b``, so a zero-weight
+        row has no influence.
 
     Returns
     -------
     penalty : Tensor
-        ``sum_c mean_i (log psi_mix - log sigmoid(f(x_mix)))**2``; 0 for batches
-        of fewer than 2 rows.
+        ``sum_c mean_i (log psi_mix - log sigmoid(f(x_mix)))**2``, the mean
+        weighted by the mixed rows' weights; 0 for batches of fewer than 2
+        rows or without a mixed row of positive weight.
 
     Examples
     --------
@@ -160,5 +182,13 @@ def pumlc_mixup_penalty(module, X, logits, targets, mixup_alpha=0.3, generator=N
     mixed_psi = lam * psi[a] + (1.0 - lam) * psi[b]
     mixed_logits = as_logits(module(mixed_X))
     gap = torch.log(mixed_psi.clamp_min(1e-12)) - F.logsigmoid(mixed_logits)
-    return (gap**2).mean(dim=0).sum()
+    if weight is None:
+        return (gap**2).mean(dim=0).sum()
+    # With integer weights, rows a and b stand for w_a * w_b pairs of their
+    # copies, so the product is the mixed row's frequency in the repeated
+    # data; it is 0 when either row weighs 0. A lam-weighted sum of the two
+    # weights would let a zero-weight row's input and targets in through its
+    # partner's weight.
+    pair_weight = (weight[a] * weight[b])[:, None]
+    return ((pair_weight * gap**2).sum(dim=0) / pair_weight.sum().clamp_min(1e-12)).sum()
 
