@@ -568,7 +568,9 @@ class IHOMERClassifier(ClassifierMixin, BaseEstimator):
         X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
             Rows in stream order; one row per call is fine.
         y : {array-like, sparse matrix} of shape (n_samples, n_labels) or (n_samples,)
-            0/1 label indicator matrix, or 1-D class labels.
+            0/1 label indicator matrix, or 1-D class labels. Columns are read
+            by position: a DataFrame after a first call with named columns
+            must have those columns in that order (``label_names_``).
         classes : array-like, default=None
             Every class of a 1-D ``y``; needed on the first call unless that
             batch already holds them all. Ignored for a 2-D ``y``.
