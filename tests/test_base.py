@@ -882,3 +882,38 @@ def test_checkpoint_without_a_monitor_saves_and_load_init_state_resumes(tmp_path
     # The resumed fit starts from the saved epoch's weights and history.
     assert len(resumed.history_) == 3
     assert resumed.history_[2, "train_loss"] < first.history_[0, "train_loss"]
+
+
+class _Narrow(nn.Module):
+    def __init__(self, n_features, n_outputs, width=8):
+        super().__init__()
+        self.hidden = nn.Linear(n_features, width)
+        self.out = nn.Linear(width, n_outputs)
+
+    def forward(self, X):
+        return self.out(torch.relu(self.hidden(X)))
+
+
+def test_skorch_style_module_parameters_get_a_clear_error():
+    import functools
+
+    from sklearn.model_selection import GridSearchCV
+
+    from sklearn_losses import HybridLossMultiLabelClassifier
+
+    X, Y = _structured_multilabel(60)
+    with pytest.raises(ValueError, match="module='mlp' names a built-in.*set dropout directly"):
+        HybridLossMultiLabelClassifier().set_params(module__dropout=0.1)
+    search = GridSearchCV(HybridLossMultiLabelClassifier(max_epochs=1),
+                          {"module__dropout": [0.1]}, cv=2)
+    with pytest.raises(ValueError, match="module__dropout: module__. parameters are not routed"):
+        search.fit(X, Y)
+    with pytest.raises(ValueError, match="your own network.*functools.partial"):
+        HybridLossMultiLabelClassifier(module=_Narrow).set_params(module__width=4)
+    # What the message recommends works, also as grid values.
+    clf = HybridLossMultiLabelClassifier(module=functools.partial(_Narrow, width=4), max_epochs=1,
+                                         contrastive_weight=0.0).fit(X, Y)
+    assert clf.net_.module_.hidden.out_features == 4
+    search = GridSearchCV(clf, {"module": [functools.partial(_Narrow, width=w) for w in (2, 4)]},
+                          cv=2).fit(X, Y)
+    assert search.best_estimator_.net_.module_.hidden.out_features in (2, 4)

@@ -318,6 +318,45 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
     def _optimizer(self):
         return torch.optim.AdamW, {"weight_decay": self.weight_decay}
 
+    # ---- parameters ----------------------------------------------------- #
+    def set_params(self, **params):
+        """Set the parameters of this estimator.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, as in scikit-learn.
+
+        Returns
+        -------
+        self : object
+            This estimator.
+        """
+        nested = sorted(key for key in params if key.startswith("module__"))
+        if nested and "module" in self.get_params(deep=False):
+            self._refuse_module_params(nested, params.get("module", self.module))
+        return super().set_params(**params)
+
+    def _refuse_module_params(self, nested, module):
+        """skorch routes ``module__*`` to its module; here a built-in
+        network's settings are the estimator's own parameters, and a user's
+        module takes its settings where it is built."""
+        if isinstance(module, str):
+            own = [key.split("__", 1)[1] for key in nested]
+            own = [name for name in own if name in self.get_params(deep=False)]
+            what = (f"module={module!r} names a built-in network, whose settings are this "
+                    "estimator's own parameters (e.g. dropout, hidden_layer_sizes)"
+                    + (f": set {', '.join(own)} directly" if own else ""))
+        else:
+            what = "module is your own network, built as module(n_features, n_outputs)"
+        raise ValueError(
+            f"{', '.join(nested)}: module__* parameters are not routed to the network; "
+            f"{what}. To configure your own torch module, give its settings where it is "
+            "built: module=functools.partial(MyNet, dropout=0.2) (called as "
+            "MyNet(n_features, n_outputs, dropout=0.2)) or a module instance; a grid "
+            "search can list such modules as values of module."
+        )
+
     # ---- validation ----------------------------------------------------- #
     def _validate_X(self, X, reset):
         params = dict(accept_sparse="csr", ensure_min_samples=1)
