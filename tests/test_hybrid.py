@@ -197,6 +197,69 @@ def test_from_labels_weights_and_correlation():
     torch.testing.assert_close(sqrt.pos_weight, torch.tensor([(5 / 3) ** 0.5, 1.5]))
 
 
+def _loss_and_gradients(loss_fn, logits, embedding, y, weight):
+    logits = logits.clone().requires_grad_(True)
+    embedding = embedding.clone().requires_grad_(True)
+    value = loss_fn(logits, embedding, y, weight)
+    value.backward()
+    # A term that does not read an input leaves its gradient None: zero.
+    return (value.detach(), logits.grad if logits.grad is not None else torch.zeros_like(logits),
+            embedding.grad if embedding.grad is not None else torch.zeros_like(embedding))
+
+
+_BATCH_TERMS = {
+    "bce": lambda logits, z, y, w: weighted_bce(logits, y, weight=w),
+    "align": lambda logits, z, y, w: correlation_alignment_loss(
+        torch.sigmoid(logits), torch.eye(y.shape[1]) * 0.5 + 0.5, weight=w),
+    "smooth": lambda logits, z, y, w: correlation_alignment_loss(
+        torch.sigmoid(logits), torch.eye(y.shape[1]) * 0.5 + 0.5, mode="smooth", weight=w),
+    "supcon": lambda logits, z, y, w: jaccard_supcon_loss(z, y, weight=w),
+    # The statistics weigh the rows as the batch does (a batch of zero-weight
+    # rows has none: they come from the rows as given).
+    "hybrid": lambda logits, z, y, w: HybridMultiLabelLoss.from_labels(
+        y.numpy(), sample_weight=None if w is None or not w.any() else w.numpy(),
+    )((logits, z), y, weight=w),
+}
+
+
+@pytest.mark.parametrize("term", sorted(_BATCH_TERMS))
+def test_zero_weight_rows_leave_every_term_and_gradient_as_dropping_them(term):
+    logits, y, z = _batch(seed=7)
+    weight = torch.tensor([1.0, 0.0, 2.0, 0.5, 0.0, 1.0, 3.0, 0.0, 1.0, 1.0, 0.0, 2.0])
+    kept = weight > 0
+    # Zero-weight rows unlike the others: they would move every batch statistic.
+    logits = torch.where(kept[:, None], logits, 6.0)
+    y = torch.where(kept[:, None], y, 1.0)
+    value, grad, grad_z = _loss_and_gradients(_BATCH_TERMS[term], logits, z, y, weight)
+    dropped, dropped_grad, dropped_grad_z = _loss_and_gradients(
+        _BATCH_TERMS[term], logits[kept], z[kept], y[kept], weight[kept])
+    torch.testing.assert_close(value, dropped)
+    torch.testing.assert_close(grad[kept], dropped_grad)
+    torch.testing.assert_close(grad_z[kept], dropped_grad_z)
+    assert not grad[~kept].any() and not grad_z[~kept].any()
+
+
+@pytest.mark.parametrize("term", sorted(_BATCH_TERMS))
+def test_unit_weights_give_the_unweighted_terms_and_zero_weights_give_zero(term):
+    logits, y, z = _batch(seed=8)
+    unweighted = _BATCH_TERMS[term](logits, z, y, None)
+    torch.testing.assert_close(_BATCH_TERMS[term](logits, z, y, torch.ones(12)), unweighted,
+                               atol=0, rtol=0)
+    value, grad, grad_z = _loss_and_gradients(_BATCH_TERMS[term], logits, z, y, torch.zeros(12))
+    assert float(value) == 0.0 and not grad.any() and not grad_z.any()
+
+
+@pytest.mark.parametrize("mode", ["align", "smooth"])
+def test_weighted_correlation_term_equals_repeated_rows(mode):
+    logits, y, _ = _batch(seed=9)
+    weight = torch.tensor([1, 0, 2, 3, 1, 1, 0, 2, 1, 1, 4, 1])
+    proba, target = torch.sigmoid(logits).double(), torch.eye(5).double() * 0.6 + 0.4
+    weighted = correlation_alignment_loss(proba, target, mode=mode, weight=weight.double())
+    repeated = correlation_alignment_loss(proba.repeat_interleave(weight, dim=0), target,
+                                          mode=mode)
+    torch.testing.assert_close(weighted, repeated)
+
+
 def _weighted_labels():
     """Labels with integer weights (zeros included), a label positive in every
     row that weighs but not in a zero-weight row, and one positive only in
@@ -222,6 +285,8 @@ def test_weighted_label_statistics_equal_those_of_repeated_rows(as_given, class_
     torch.testing.assert_close(weighted.label_correlation, expected.label_correlation,
                                atol=0, rtol=0)
     assert weighted.pos_weight[3] == 1.0  # always positive where it weighs
+    with pytest.raises(ValueError, match="at least one of them positive"):
+        HybridMultiLabelLoss.from_labels(as_given(Y), sample_weight=np.zeros(len(Y)))
 
 
 @pytest.mark.parametrize("as_given", [np.asarray, sp.csr_matrix], ids=["dense", "sparse"])

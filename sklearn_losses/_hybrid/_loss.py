@@ -34,7 +34,8 @@ def weighted_bce(logits, y, *, pos_weight=None, weight=None):
     pos_weight : Tensor of shape (n_labels,), default=None
         Weight of the positive term of each label.
     weight : Tensor of shape (batch,), default=None
-        Per-sample weights; the result is ``sum(w * l) / sum(w)``.
+        Per-sample weights; the result is ``sum(w * l) / sum(w)``, and 0 when
+        every weight is 0.
 
     Returns
     -------
@@ -55,22 +56,38 @@ def weighted_bce(logits, y, *, pos_weight=None, weight=None):
     per_sample = per_entry.mean(dim=1)
     if weight is None:
         return per_sample.mean()
-    return (weight * per_sample).sum() / weight.sum()
+    return (weight * per_sample).sum() / _nonzero_total(weight)
 
 
-def _batch_correlation(proba, eps):
+def _nonzero_total(weight):
+    """Sum of the weights, or 1 where they are all 0: a weighted sum over
+    zero-weight rows is then 0, not NaN, and so is its gradient."""
+    total = weight.sum()
+    return torch.where(total > 0, total, 1.0)
+
+
+def _batch_correlation(proba, eps, weight=None):
     """Pearson correlation of the columns of ``proba`` over the batch, with
-    ``eps`` added to each variance."""
-    centred = proba - proba.mean(dim=0, keepdim=True)
-    variance = (centred * centred).mean(dim=0)
-    # Standardising the (batch, labels) columns first leaves a single
-    # (labels, labels) operation, the product: with hundreds of labels the
-    # square matrices, not the batch, are the cost.
-    standard = centred / torch.sqrt((variance + eps) * proba.shape[0])
+    ``eps`` added to each variance; a weight-``w`` row counts as ``w`` rows."""
+    if weight is None:
+        centred = proba - proba.mean(dim=0, keepdim=True)
+        variance = (centred * centred).mean(dim=0)
+        # Standardising the (batch, labels) columns first leaves a single
+        # (labels, labels) operation, the product: with hundreds of labels the
+        # square matrices, not the batch, are the cost.
+        standard = centred / torch.sqrt((variance + eps) * proba.shape[0])
+        return standard.T @ standard
+    # The same steps with weighted sums; unit weights give the lines above.
+    total = _nonzero_total(weight)
+    w = weight[:, None]
+    centred = proba - (w * proba).sum(dim=0, keepdim=True) / total
+    variance = (w * centred * centred).sum(dim=0) / total
+    standard = centred * torch.sqrt(w) / torch.sqrt((variance + eps) * total)
     return standard.T @ standard
 
 
-def correlation_alignment_loss(proba, label_correlation, *, mode="align", eps=1e-2):
+def correlation_alignment_loss(proba, label_correlation, *, mode="align", eps=1e-2,
+                               weight=None):
     """Penalty for predictions whose label correlations differ from the data's.
 
     Parameters
@@ -91,6 +108,10 @@ def correlation_alignment_loss(proba, label_correlation, *, mode="align", eps=1e
         within a batch, as early in training: with 1e-4 that gradient swamped
         the BCE term on one-hot targets (3 Gaussian blobs: training accuracy
         0.67 with 1e-4, 1.0 with 1e-2).
+    weight : Tensor of shape (batch,), default=None
+        Per-sample weights: a weight-``w`` row counts as ``w`` rows in the
+        batch correlation ("align") or the mean over rows ("smooth"); a batch
+        with fewer than 4 rows of positive weight gives 0 in "align".
 
     Returns
     -------
@@ -108,27 +129,34 @@ def correlation_alignment_loss(proba, label_correlation, *, mode="align", eps=1e
     if n_labels < 2 or (mode == "align" and proba.shape[0] < _MIN_CORRELATION_BATCH):
         return proba.new_zeros(())
     if mode == "smooth":
-        return _smoothness(proba, label_correlation)
-    correlation = _batch_correlation(proba, eps)
+        return _smoothness(proba, label_correlation, weight)
+    correlation = _batch_correlation(proba, eps, weight)
     # All squared gaps, less the diagonal's: no (labels, labels) mask.
     squared_gaps = F.mse_loss(correlation, label_correlation, reduction="sum")
     diagonal_gaps = torch.diagonal(correlation) - torch.diagonal(label_correlation)
-    return (squared_gaps - diagonal_gaps.square().sum()) / (n_labels * (n_labels - 1))
+    loss = (squared_gaps - diagonal_gaps.square().sum()) / (n_labels * (n_labels - 1))
+    if weight is None:
+        return loss
+    # Counted on the device: no host synchronisation.
+    return loss * ((weight > 0).sum() >= _MIN_CORRELATION_BATCH)
 
 
-def _smoothness(proba, label_correlation):
+def _smoothness(proba, label_correlation, weight=None):
     """``mean_b sum_jk A_jk (p_bj - p_bk)**2``, ``A`` the off-diagonal positive
-    correlations normalised to sum to one."""
+    correlations normalised to sum to one, the mean weighted by ``weight``."""
     affinity = torch.relu(label_correlation)
     total = (affinity.sum() - affinity.diagonal().sum()).clamp_min(1e-12)
     # sum_jk A_jk (p_j - p_k)**2 = sum_j p_j**2 (rowsum_j + colsum_j) - 2 p^T A p, in
     # which the diagonal of A cancels: no (batch, labels, labels) tensor of gaps.
     squares = (proba * proba) @ (affinity.sum(1) + affinity.sum(0))
     cross = ((proba @ affinity) * proba).sum(1)
-    return (squares - 2 * cross).mean() / total
+    per_row = squares - 2 * cross
+    if weight is None:
+        return per_row.mean() / total
+    return (weight * per_row).sum() / _nonzero_total(weight) / total
 
 
-def jaccard_supcon_loss(embedding, y, *, temperature=0.1):
+def jaccard_supcon_loss(embedding, y, *, temperature=0.1, weight=None):
     """Supervised contrastive loss with pairs weighted by label-set Jaccard.
 
     Each anchor ``i`` pulls every other sample ``j`` in proportion to
@@ -142,6 +170,10 @@ def jaccard_supcon_loss(embedding, y, *, temperature=0.1):
         0/1 targets.
     temperature : float, default=0.1
         Softmax temperature.
+    weight : Tensor of shape (batch,), default=None
+        Per-sample weights: a weight-``w`` row counts as ``w`` rows, as a
+        partner (in the softmax and the Jaccard weights) and as an anchor; a
+        zero-weight row has no influence.
 
     Returns
     -------
@@ -166,17 +198,42 @@ def jaccard_supcon_loss(embedding, y, *, temperature=0.1):
     similarity = similarity - similarity.masked_fill(~others, -torch.inf).amax(
         dim=1, keepdim=True
     ).detach()
-    log_norm = torch.logsumexp(similarity.masked_fill(~others, -torch.inf), dim=1, keepdim=True)
-    log_q = similarity - log_norm
     y = y.to(embedding.dtype)
     intersection = y @ y.T
     union = y.sum(dim=1, keepdim=True) + y.sum(dim=1) - intersection
     jaccard = torch.where(union > 0, intersection / union.clamp_min(1), 0.0) * others
+    if weight is None:
+        log_norm = torch.logsumexp(similarity.masked_fill(~others, -torch.inf), dim=1,
+                                   keepdim=True)
+        log_q = similarity - log_norm
+        mass = jaccard.sum(dim=1)
+        anchors = mass > 0
+        per_anchor = -(jaccard * log_q.masked_fill(~others, 0.0)).sum(dim=1) / mass.clamp_min(
+            1e-12)
+        # Masked mean without boolean indexing: no host synchronisation on CUDA.
+        return torch.where(anchors, per_anchor, 0.0).sum() / anchors.sum().clamp_min(1)
+    return _weighted_supcon(similarity, jaccard, others, weight)
+
+
+def _weighted_supcon(similarity, jaccard, others, weight):
+    """:func:`jaccard_supcon_loss` from the shifted similarities, a
+    weight-``w`` partner counting as ``w`` partners and anchors weighted by
+    ``weight``; unit weights give the unweighted value."""
+    partners = others & (weight > 0)
+    # Non-partners take the lowest finite value, not -inf: an anchor without
+    # any partner then has a finite normaliser, so no NaN gradient.
+    lowest = torch.finfo(similarity.dtype).min
+    log_norm = torch.logsumexp(
+        (similarity + torch.log(weight)).masked_fill(~partners, lowest), dim=1, keepdim=True
+    )
+    log_q = (similarity - log_norm).masked_fill(~partners, 0.0)
+    jaccard = jaccard * weight
     mass = jaccard.sum(dim=1)
-    anchors = mass > 0
-    per_anchor = -(jaccard * log_q.masked_fill(~others, 0.0)).sum(dim=1) / mass.clamp_min(1e-12)
-    # Masked mean without boolean indexing: no host synchronisation on CUDA.
-    return torch.where(anchors, per_anchor, 0.0).sum() / anchors.sum().clamp_min(1)
+    anchors = (mass > 0) & (weight > 0)
+    per_anchor = -(jaccard * log_q).sum(dim=1) / mass.clamp_min(1e-12)
+    anchor_weight = weight * anchors
+    return (anchor_weight * torch.where(anchors, per_anchor, 0.0)).sum() / _nonzero_total(
+        anchor_weight)
 
 
 def _positive_weights(Y, sample_weight, class_weight, max_pos_weight):
@@ -309,6 +366,11 @@ class HybridMultiLabelLoss(nn.Module):
         if sample_weight is None:
             sample_weight = np.ones(Y.shape[0])
         sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != (Y.shape[0],) or not sample_weight.any():
+            raise ValueError(
+                f"sample_weight must hold one weight per row of Y ({Y.shape[0]}), at least "
+                f"one of them positive; got shape {sample_weight.shape}."
+            )
         return cls(
             _positive_weights(Y, sample_weight, class_weight, max_pos_weight),
             _phi_correlation(Y, sample_weight),
@@ -325,8 +387,9 @@ class HybridMultiLabelLoss(nn.Module):
         y : Tensor of shape (batch, n_labels)
             0/1 targets.
         weight : Tensor of shape (batch,), default=None
-            Per-sample weights of the BCE term (the batch-level terms are not
-            per-sample sums and are left unweighted).
+            Per-sample weights of every term: a weight-``w`` row counts as
+            ``w`` rows in the BCE mean, the batch correlation and the
+            contrastive pairs, and a zero-weight row has no influence.
 
         Returns
         -------
@@ -339,12 +402,14 @@ class HybridMultiLabelLoss(nn.Module):
         corr = zero
         if self.corr_weight > 0:
             corr = correlation_alignment_loss(
-                torch.sigmoid(logits), self.label_correlation.to(logits.dtype), mode=self.corr_mode
+                torch.sigmoid(logits), self.label_correlation.to(logits.dtype),
+                mode=self.corr_mode, weight=weight,
             )
         con = zero
         if self.contrastive_weight > 0 and embedding is not None:
             rows = self.max_contrastive_rows
-            con = jaccard_supcon_loss(embedding[:rows], y[:rows], temperature=self.temperature)
+            con = jaccard_supcon_loss(embedding[:rows], y[:rows], temperature=self.temperature,
+                                      weight=None if weight is None else weight[:rows])
         elif self.contrastive_weight > 0 and not self._warned_without_embedding:
             self._warned_without_embedding = True  # once per loss, not per batch
             warnings.warn(
