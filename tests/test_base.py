@@ -917,3 +917,13 @@ def test_skorch_style_module_parameters_get_a_clear_error():
     search = GridSearchCV(clf, {"module": [functools.partial(_Narrow, width=w) for w in (2, 4)]},
                           cv=2).fit(X, Y)
     assert search.best_estimator_.net_.module_.hidden.out_features in (2, 4)
+
+
+@pytest.mark.parametrize("callback, match", [
+    (skorch.callbacks.Checkpoint(dirname="unused"), "Checkpoint monitors 'valid_loss_best'"),
+    (skorch.callbacks.EpochScoring("f1_macro"), "EpochScoring scores the held-out rows"),
+])
+def test_callbacks_reading_held_out_rows_without_a_split_are_an_error(callback, match):
+    X, Y = _structured_multilabel(60)
+    with pytest.raises(ValueError, match=match + ".*holds out no rows.*early_stopping=True"):
+        _PlainMLPClassifier(max_epochs=1, callbacks=[callback]).fit(X, Y)

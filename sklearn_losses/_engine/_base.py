@@ -27,6 +27,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
+from skorch.callbacks.scoring import ScoringBase
 
 from ._data import BatchIterator, DeviceDataset, StratifiedValidationSplit, dense_rows
 from ._device import draw_seed, resolve_device, resolve_n_threads, seeded_torch, torch_threads
@@ -454,6 +455,27 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
                 f"rows, or do without {needs}."
             )
 
+    def _check_callbacks(self):
+        """Callbacks that read the held-out rows need a validation split; say
+        so before training, not with skorch's missing-key error after an epoch."""
+        if self.early_stopping or isinstance(self.threshold, str):
+            return
+        for item in self.callbacks or []:
+            cb = item[1] if isinstance(item, (tuple, list)) else item
+            monitor = getattr(cb, "monitor", None)
+            if isinstance(cb, ScoringBase) and not cb.on_train:
+                reason = "scores the held-out rows (on_train=False)"
+            elif isinstance(monitor, str) and monitor.startswith("valid_"):
+                reason = f"monitors {monitor!r}"
+            else:
+                continue
+            raise ValueError(
+                f"The callback {type(cb).__name__} {reason}, but this fit holds out no "
+                "rows. Set early_stopping=True (or threshold='tune') to hold out "
+                "validation_fraction of them, or use the training data instead "
+                "(on_train=True, monitor='train_loss_best' or 'train_loss')."
+            )
+
     # ---- fit ------------------------------------------------------------ #
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -490,6 +512,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
                 self._check_warm_start(previous, X.shape[1])
             self._set_thresholds(Y.shape[1])
             self._check_validation_size(X.shape[0])
+            self._check_callbacks()
             X = self._network_inputs(X, Y)
             self._train(X, self._prepare_targets(Y), sample_weight, warm)
             if isinstance(self.threshold, str):
