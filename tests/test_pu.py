@@ -296,3 +296,15 @@ def test_batch_of_one_row_is_refused():
     Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
     with pytest.raises(ValueError, match="batch_size"):
         PUMultiLabelClassifier(batch_size=1).fit(X, Y)
+
+
+def test_batches_of_zero_weight_rows_train_without_diverging():
+    # Batches of 4 drawn from 48 zero-weight and 16 weighted rows: some hold
+    # only zero-weight rows, whose loss was NaN ("training diverged").
+    rng = np.random.RandomState(0)
+    X = rng.randn(64, 3)
+    Y = (X[:, :2] > 0).astype(int)
+    weight = np.r_[np.zeros(48), np.ones(16)]
+    params = dict(batch_size=4, max_epochs=2, hidden_layer_sizes=(8,), random_state=0)
+    clf = PUMultiLabelClassifier(**params).fit(X, Y, sample_weight=weight)
+    assert np.isfinite(clf.history_[:, "train_loss"]).all()
