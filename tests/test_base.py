@@ -850,7 +850,7 @@ def test_skorch_scoring_checkpoint_and_progress_callbacks_work(name, tmp_path, c
     assert sum(r["train_batch_size"] for r in train_rows) == len(X) - len(rows)
     mean = np.average([r["train_loss"] for r in train_rows],
                       weights=[r["train_batch_size"] for r in train_rows])
-    assert last["train_loss"] == pytest.approx(mean)
+    assert last["train_loss"] == pytest.approx(mean) and type(last["train_loss"]) is float
     assert (tmp_path / "best" / "params.pt").exists()
     assert (tmp_path / "end" / "train_end_params.pt").exists()
     assert "\x1b[" not in capsys.readouterr().out

@@ -280,6 +280,11 @@ class LossScore(skorch.callbacks.PassthroughScoring):
         with contextlib.suppress(KeyError):
             self.best_score_ = min(net.history[:, self.name], default=math.inf)
 
+    def get_avg_score(self, history):
+        # A float, not NumPy's: the history stays plain data (persistence
+        # reads it back with torch's weights-only loader).
+        return float(super().get_avg_score(history))
+
 
 class PlainPrintLog(skorch.callbacks.PrintLog):
     """skorch's table of epochs without terminal colour codes (it marks each
