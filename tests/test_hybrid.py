@@ -620,15 +620,3 @@ def test_warm_refit_builds_the_loss_from_the_new_y_and_parameters():
     np.testing.assert_array_equal(warm.pos_weight_, cold.pos_weight_)
     np.testing.assert_array_equal(warm.net_.criterion_.pos_weight, cold.net_.criterion_.pos_weight)
     assert warm.net_.criterion_.corr_weight == 0.0
-
-
-def test_batches_of_zero_weight_rows_train_without_diverging():
-    # Batches of 4 drawn from 48 zero-weight and 16 weighted rows: some hold
-    # only zero-weight rows, whose loss was NaN ("training diverged").
-    rng = np.random.RandomState(0)
-    X = rng.randn(64, 3)
-    Y = (X[:, :2] > 0).astype(int)
-    weight = np.r_[np.zeros(48), np.ones(16)]
-    params = dict(batch_size=4, max_epochs=2, hidden_layer_sizes=(8,), random_state=0)
-    clf = HybridLossMultiLabelClassifier(**params).fit(X, Y, sample_weight=weight)
-    assert np.isfinite(clf.history_[:, "train_loss"]).all()

@@ -298,7 +298,8 @@ def test_batch_of_one_row_is_refused():
         PUMultiLabelClassifier(batch_size=1).fit(X, Y)
 
 
-def test_batches_of_zero_weight_rows_train_without_diverging():
+@pytest.mark.parametrize("estimator", [PUMultiLabelClassifier, HybridLossMultiLabelClassifier])
+def test_batches_of_zero_weight_rows_train_without_diverging(estimator):
     # Batches of 4 drawn from 48 zero-weight and 16 weighted rows: some hold
     # only zero-weight rows, whose loss was NaN ("training diverged").
     rng = np.random.RandomState(0)
@@ -306,5 +307,5 @@ def test_batches_of_zero_weight_rows_train_without_diverging():
     Y = (X[:, :2] > 0).astype(int)
     weight = np.r_[np.zeros(48), np.ones(16)]
     params = dict(batch_size=4, max_epochs=2, hidden_layer_sizes=(8,), random_state=0)
-    clf = PUMultiLabelClassifier(**params).fit(X, Y, sample_weight=weight)
+    clf = estimator(**params).fit(X, Y, sample_weight=weight)
     assert np.isfinite(clf.history_[:, "train_loss"]).all()
