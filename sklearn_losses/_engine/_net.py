@@ -65,6 +65,11 @@ class TorchNet(skorch.NeuralNet):
     exposes ``last_components_`` (a dict of scalar tensors), each component
     is averaged over the epoch and recorded in ``history`` next to
     ``train_loss`` (and ``valid_loss`` when there is a validation split).
+
+    Callbacks see a batch as ``(X, Y)``, and ``predict``/``predict_proba``
+    answer in the space of ``Y`` by the rule ``predictions`` (an object with
+    ``proba(logits)`` and ``labels(proba)``), so skorch's scoring callbacks
+    compare like with like.
     """
 
     def __init__(self, *args, predictions=None, **kwargs):
