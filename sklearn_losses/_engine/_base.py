@@ -310,8 +310,9 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         """Targets the network is trained on (e.g. observed positives)."""
         return Y
 
-    def _after_fit(self, X, Y):
-        """Fitted attributes computed from the trained network."""
+    def _after_fit(self, X, Y, sample_weight):
+        """Fitted attributes computed from the trained network (and the data,
+        a weight-``w`` row counting as ``w`` rows)."""
 
     def _net_kwargs(self, n_samples):
         return {}
@@ -517,7 +518,7 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
             self._train(X, self._prepare_targets(Y), sample_weight, warm)
             if isinstance(self.threshold, str):
                 self._tune_thresholds(X, Y)
-            self._after_fit(X, Y)
+            self._after_fit(X, Y, sample_weight)
         return self
 
     def _train(self, X, Y, sample_weight, warm):

@@ -285,12 +285,10 @@ class PUMultiLabelClassifier(TorchClassifierBase):
         self._check_observed_positives(positive_counts(observed))
         return observed.astype(np.float32)
 
-    def _train(self, X, Y, sample_weight, warm):
-        # The fit's statistics count a weight-w row as w rows, as the loss
-        # does: the one hook that sees the weights makes them.
+    def _after_fit(self, X, Y, sample_weight):
+        # A weight-w row counts as w rows, as in the loss.
         total = sample_weight.sum(dtype=np.float64)
-        self.observed_positive_rate_ = positive_counts(Y, sample_weight) / total
-        super()._train(X, Y, sample_weight, warm)
+        self.observed_positive_rate_ = positive_counts(Y == 1, sample_weight) / total
         if not self.multilabel_:
             self.label_prior_ = self.propensity_ = None
             return

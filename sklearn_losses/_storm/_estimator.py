@@ -339,7 +339,7 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
         """
         return self._fit(X, y, None)
 
-    def _after_fit(self, X, Y):
+    def _after_fit(self, X, Y, sample_weight):
         net = self.net_
         self.rescaler_ = net.rescaler_
         self.sample_weights_ = _squeeze_units(net.last_weights_)
