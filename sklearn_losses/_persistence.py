@@ -75,6 +75,8 @@ def _encode(value, where):
         if getattr(torch.optim, value.__name__, None) is not value:
             raise _Unstorable(f"{where} is the optimizer class {value!r}, not one of torch.optim")
         return {_KIND: "torch_optimizer", "name": value.__name__}
+    if isinstance(value, torch.device):
+        return {_KIND: "torch_device", "name": str(value)}
     if isinstance(value, (list, tuple)):
         items = [_encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
         return items if isinstance(value, list) else tuple(items)
@@ -122,6 +124,8 @@ def _decode(value):
         return LabelBinarizer().fit(_decode(value["classes"]))
     if kind == "torch_optimizer":
         return _torch_optimizer(value["name"])
+    if kind == "torch_device":
+        return torch.device(value["name"])
     raise ValueError(f"The file holds a value of unknown kind {kind!r}; it was not "
                      "written by sklearn_losses.persistence.save.")
 

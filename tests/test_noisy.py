@@ -430,3 +430,16 @@ def test_metadata_routing_does_not_offer_sample_weight_to_fit():
             cross_validate(clf, X, y, cv=2, params={"sample_weight": np.ones(40)})
         # ...and fits without them when none are given.
         assert cross_validate(clf, X, y, cv=2)["test_score"].shape == (2,)
+
+
+def test_a_warm_refit_takes_the_current_learning_rates():
+    X, y = load_digits(return_X_y=True)
+    clf = NoisyLabelRescaledClassifier(max_epochs=1, warm_start=True, random_state=0)
+    clf.fit(X[:200], y[:200])
+    state = clf.net_.rescaler_optimizer_.state[next(clf.rescaler_.parameters())]
+    steps = int(state["step"])
+    clf.set_params(lr=5e-3, rescaler_lr=0.05).fit(X[:200], y[:200])
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == 5e-3
+    assert clf.net_.rescaler_optimizer_.param_groups[0]["lr"] == 0.05
+    # The rescaler's optimizer continued rather than restarted.
+    assert int(state["step"]) == 2 * steps

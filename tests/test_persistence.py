@@ -196,3 +196,13 @@ def test_a_model_saved_for_cuda_loads_on_the_cpu_with_a_warning(data):
     for device in ["cuda", "tpu", "CPU"]:
         with pytest.raises(ValueError, match=f"device={device!r}"):
             _round_trip(fitted, device=device)
+
+
+def test_a_torch_device_parameter_round_trips(data):
+    X, Y = data
+    fitted = HybridLossMultiLabelClassifier(max_epochs=1, device=torch.device("cpu"),
+                                            random_state=0).fit(X, Y)
+    restored = _round_trip(fitted)
+    assert restored.get_params()["device"] == torch.device("cpu")
+    assert restored.device_ == "cpu"
+    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))

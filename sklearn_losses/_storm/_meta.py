@@ -243,6 +243,10 @@ class StormNet(TorchNet):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
+        # A warm refit keeps the rescaler's optimizer state but takes the
+        # current learning rate, as the model's optimizer does.
+        for group in self.rescaler_optimizer_.param_groups:
+            group["lr"] = self.rescaler_lr
         self.train_data_ = X
         self.prepare_step()
         # Drawn from the (seeded) global torch RNG, so refits are identical.
