@@ -283,6 +283,84 @@ def test_truncation_with_many_flippable_labels_keeps_the_cheapest():
     _assert_same_sets(sets, naive)
 
 
+def _cut_and_count(clf, X_test, proba, significance):
+    """Efficient sets, flags and summary, and the naive sets (the reference
+    for which members a cut keeps), next to each brute-force set size."""
+    sets, cut = clf.set_params(method="efficient").predict_sets(
+        X_test, significance=significance, return_truncated=True)
+    summary = clf.predict_set_summary(X_test, significance=significance)
+    naive = clf.set_params(method="naive").predict_sets(X_test, significance=significance)
+    sizes = np.array([len(_brute_force_set(o, clf.calibration_scores_, significance,
+                                           clf.measure)) for o in proba])
+    return sets, cut, summary, naive, sizes
+
+
+@pytest.mark.parametrize("measure", ["euclidean", "l1"])
+@pytest.mark.parametrize("grid", [(0, 1 / 3, 2 / 3, 1), (0, 0.5, 0.5, 0.5, 0.2, 1)])
+def test_cut_at_ties_keeps_the_brute_force_members_and_flags(measure, grid):
+    """On a coarse grid many label-sets tie (exactly or within rounding), also
+    with the max_sets-th member; labels at exactly 0.5 tie whatever their value.
+    The cut keeps the members naive keeps, and a set is flagged exactly when it
+    holds more than max_sets members."""
+    rng = np.random.default_rng(7)
+    proba = rng.choice(grid, size=(240, 7))
+    Y = (rng.random(proba.shape) < proba).astype(int)
+    for max_sets in (1, 2, 3, 6):
+        clf, X_test = _frozen(proba, Y, 200, measure=measure, max_sets=max_sets)
+        for significance in (0.1, 0.3):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConformalSetTruncatedWarning)
+                sets, cut, summary, naive, sizes = _cut_and_count(
+                    clf, X_test, proba[200:], significance)
+            _assert_same_sets(sets, naive)
+            np.testing.assert_array_equal(cut, sizes > max_sets)
+            np.testing.assert_array_equal(summary.n_sets_is_lower_bound, sizes > max_sets)
+            np.testing.assert_array_equal(summary.n_sets, np.minimum(sizes, max_sets + 1))
+
+
+@pytest.mark.parametrize("measure", ["euclidean", "l1"])
+def test_labels_at_one_half_match_brute_force(measure):
+    """Up to 8 of 10 labels at exactly 0.5 multiply a set by 2 each; uncut sets
+    and their sizes equal brute force."""
+    rng = np.random.default_rng(8)
+    proba = rng.choice([0.5, 0.5, 0.1, 0.35, 0.8, 1.0], size=(230, 10))
+    proba[200:, :8] = np.where(rng.random((30, 8)) < 0.7, 0.5, proba[200:, :8])
+    Y = (rng.random(proba.shape) < proba).astype(int)
+    clf, X_test = _frozen(proba, Y, 200, measure=measure, max_sets=2**10)
+    sets, cut, summary, naive, sizes = _cut_and_count(clf, X_test, proba[200:], 0.2)
+    assert (proba[200:] == 0.5).sum(axis=1).max() >= 7 and sizes.max() >= 2**7
+    assert not cut.any()
+    _assert_same_sets(sets, naive)
+    np.testing.assert_array_equal([len(s) for s in sets], sizes)
+    np.testing.assert_array_equal(summary.n_sets, sizes)
+
+
+def test_forty_labels_at_one_half_are_cut_at_max_sets():
+    """20 of 40 labels at exactly 0.5 and the rest confident: the set is the
+    most likely values of the confident labels with all 2**20 values of the
+    others. The first max_sets in binary order have the undecided labels
+    spell 0, 1, 2, ... in binary, lowest label first."""
+    rng = np.random.default_rng(9)
+    undecided = np.sort(rng.choice(40, size=20, replace=False))
+    proba = np.where(rng.random((120, 40)) < 0.5, 0.02, 0.98)
+    proba[:, undecided] = 0.5
+    Y = (proba > 0.5).astype(int)
+    Y[:, undecided] = rng.integers(0, 2, size=(120, 20))
+    clf, X_test = _frozen(proba, Y, 100, max_sets=10)
+    with pytest.warns(ConformalSetTruncatedWarning):
+        sets, cut = clf.predict_sets(X_test, return_truncated=True)
+    assert cut.all()
+    summary = clf.predict_set_summary(X_test)
+    assert summary.n_sets_is_lower_bound.all() and (summary.n_sets == 11).all()
+    assert (summary.n_uncertain == 20).all()
+    spelled = (np.arange(10)[:, None] >> np.arange(20)) & 1
+    for x, o, members in zip(X_test, proba[100:], sets):
+        expected = np.tile((o > 0.5).astype(np.uint8), (10, 1))
+        expected[:, undecided] = spelled
+        np.testing.assert_array_equal(members, expected)
+        assert (clf.predict_p_values(x[None], members) > 0.1).all()
+
+
 def test_summary_agrees_with_the_enumerated_sets(yeast):
     X, Y, model = yeast
     clf = ConformalLabelPowersetClassifier(model).fit(X[1000:1500], Y[1000:1500])

@@ -146,9 +146,21 @@ class _SortedCosts:
         rows = np.arange(delta.shape[0], dtype=np.float64)[:, None]
         self.keys = (rows * _ROW_WIDTH + self.costs).ravel()
 
-    def n_children(self, level, budget):
-        """How many flips each subset of ``level`` can add within ``budget``."""
-        room = np.clip(budget[level.sample] - level.cost, -0.5, 1.5)
+    def n_children(self, level, budget, limit, margin):
+        """How many flips each subset of ``level`` can add within ``budget``.
+
+        Past its ``limit``-th cheapest child, a child costing more than that one
+        plus ``margin`` ranks after ``limit`` members or is none, so it is left
+        out; children tied with it within ``margin`` stay, as the score and
+        binary order among them are only decided after exact rescoring.
+        """
+        room = budget[level.sample] - level.cost
+        nth = level.last + limit
+        capped = nth < self.width
+        room[capped] = np.minimum(
+            room[capped], self.costs[level.sample[capped], nth[capped]] + margin
+        )
+        room = np.clip(room, -0.5, 1.5)
         end = np.searchsorted(self.keys, level.sample * _ROW_WIDTH + room, side="right")
         return np.maximum(end - level.sample * self.width - level.last - 1, 0)
 
@@ -162,38 +174,50 @@ class _SortedCosts:
         return _Level(sample, last, parent, cost)
 
 
-def _limit_budgets(levels, found, candidate, budget, limit):
-    """Lower the budget of samples with more than ``limit`` subsets in view.
+def _limit_budgets(levels, found, candidate, budget, sure, limit, margin):
+    """Lower the budget of samples with more than ``limit`` certain members.
 
-    Only the ``limit`` cheapest subsets are kept, so the ``limit``-th smallest
-    cost among the subsets already found (``levels``, counted per sample in
-    ``found``) and those certainly present (``candidate``) bounds the cost of
-    any subset worth growing. Returns the samples whose budget was lowered.
+    A subset costing at most ``sure`` is a member whatever the rounding. Once
+    more than ``limit`` such subsets are known (those already in ``levels``,
+    counted per sample in ``found``, and those certainly present in
+    ``candidate``), a subset costing more than the ``limit``-th of them plus
+    ``margin`` ranks after ``limit`` members, so it is neither listed nor
+    needed to know that the set was cut. Returns the samples whose set is
+    certainly larger than ``limit``.
     """
-    crowded = np.flatnonzero(found + np.bincount(candidate.sample, minlength=found.size) > limit)
+    certain = candidate.cost <= sure[candidate.sample]
+    in_view = found + np.bincount(candidate.sample[certain], minlength=found.size)
+    crowded = np.flatnonzero(in_view > limit)
     if crowded.size == 0:
         return crowded
     sample = np.concatenate([lv.sample for lv in levels] + [candidate.sample])
     cost = np.concatenate([lv.cost for lv in levels] + [candidate.cost])
+    certain = cost <= sure[sample]
+    sample, cost = sample[certain], cost[certain]
     for s in crowded:
-        budget[s] = min(budget[s], np.partition(cost[sample == s], limit - 1)[limit - 1])
+        kth = np.partition(cost[sample == s], limit - 1)[limit - 1]
+        budget[s] = min(budget[s], kth + margin)
     return crowded
 
 
-def enumerate_flip_sets(delta, budget, limit):
+def enumerate_flip_sets(delta, budget, limit, slack):
     """All subsets of flips whose total cost fits each sample's budget.
 
     Parameters
     ----------
     delta : ndarray of shape (n_samples, n_labels)
-        Flip costs, in [0, 1].
+        Flip costs, in [0, 1]; an infinite cost keeps its label unflipped.
     budget : ndarray of shape (n_samples,)
-        Largest total cost per sample; negative means no subset, not even the
-        empty one.
+        Largest total cost per sample, ``slack`` included; negative means no
+        subset, not even the empty one.
     limit : int
-        Past this many subsets for a sample, keep (at least) its ``limit``
-        cheapest: children of a subset cost more than it, so pruning the
-        expensive ones never loses a cheap one.
+        Past this many members for a sample, keep (at least) its ``limit``
+        most conforming: children of a subset cost more than it, so pruning
+        the expensive ones never loses a cheap one.
+    slack : float
+        :func:`budget_slack`: subsets costing at most ``budget - 2 * slack``
+        are members, and costs further apart than ``2 * slack`` order the
+        exact scores the same way.
 
     Returns
     -------
@@ -203,21 +227,23 @@ def enumerate_flip_sets(delta, budget, limit):
     labels : ndarray of shape (n_samples, width)
         ``labels[s, i]`` is the label that flip ``i`` of sample ``s`` changes.
     budget : ndarray of shape (n_samples,)
-        Final budgets, lowered for the samples with more than ``limit`` subsets.
+        Final budgets, lowered for the samples with more than ``limit`` members.
     truncated : ndarray of shape (n_samples,), dtype bool
-        Samples with more than ``limit`` subsets.
+        Samples certainly with more than ``limit`` members. A set may still
+        prove larger than ``limit`` once its subsets are rescored.
 
     Examples
     --------
     >>> import numpy as np
     >>> levels, labels, _, _ = enumerate_flip_sets(
-    ...     np.array([[0.1, 0.9, 0.2]]), np.array([0.35]), limit=10)
+    ...     np.array([[0.1, 0.9, 0.2]]), np.array([0.35]), limit=10, slack=1e-9)
     >>> [lv.cost.round(2).tolist() for lv in levels]
     [[0.0], [0.1, 0.2], [0.3]]
     >>> labels
     array([[0, 2]])
     """
     budget = budget.astype(np.float64)
+    sure, margin = budget - 2.0 * slack, 2.0 * slack
     costs = _SortedCosts(delta, budget)
     alive = np.flatnonzero(budget >= 0)
     level = _Level(alive, np.full(alive.size, -1), np.full(alive.size, -1), np.zeros(alive.size))
@@ -225,20 +251,21 @@ def enumerate_flip_sets(delta, budget, limit):
     truncated = np.zeros(budget.size, dtype=bool)
     while level.sample.size:
         levels.append(level)
-        found += np.bincount(level.sample, minlength=budget.size)
-        n_children = np.minimum(costs.n_children(level, budget), limit)
+        found += np.bincount(level.sample[level.cost <= sure[level.sample]],
+                             minlength=budget.size)
+        n_children = costs.n_children(level, budget, limit, margin)
         # Each subset's cheapest child exists: lower crowded budgets with those
         # before building a level that may be far larger than ``limit``.
         parents = np.flatnonzero(n_children)
         sample = level.sample[parents]
         cheapest = level.cost[parents] + costs.costs[sample, level.last[parents] + 1]
         candidate = _Level(sample, None, None, cheapest)
-        crowded = _limit_budgets(levels, found, candidate, budget, limit)
+        crowded = _limit_budgets(levels, found, candidate, budget, sure, limit, margin)
         if crowded.size:
             truncated[crowded] = True
-            n_children = np.minimum(costs.n_children(level, budget), limit)
+            n_children = costs.n_children(level, budget, limit, margin)
         level = costs.children(level, n_children)
-        crowded = _limit_budgets(levels, found, level, budget, limit)
+        crowded = _limit_budgets(levels, found, level, budget, sure, limit, margin)
         truncated[crowded] = True
         keep = level.cost <= budget[level.sample]
         if not keep.all():
@@ -273,7 +300,7 @@ def flip_rows(levels, labels, best, budget, floor=None):
     --------
     >>> import numpy as np
     >>> delta, best = np.array([[0.1, 0.9, 0.2]]), np.array([[1, 1, 0]], dtype=np.uint8)
-    >>> levels, labels, budget, _ = enumerate_flip_sets(delta, np.array([0.35]), 10)
+    >>> levels, labels, budget, _ = enumerate_flip_sets(delta, np.array([0.35]), 10, 1e-9)
     >>> flip_rows(levels, labels, best, budget)[1]
     array([[1, 1, 0],
            [0, 1, 0],

@@ -59,9 +59,29 @@ def _chunk_size(limit, n_labels):
     return max(1, min(_CHUNK_SAMPLES, _CHUNK_LABEL_BYTES // (limit * (n_labels + 32))))
 
 
+def _free_labels(proba):
+    """Labels at exactly 0.5, whose value leaves every score unchanged.
+
+    Both values have the same gap to 0.5, so flipping such a label changes no
+    score, not even in the last bit. A set is then its members over the other
+    labels times every combination of these ``z`` labels, combined in closed
+    form rather than enumerated as ``2**z`` subsets of equal cost.
+    """
+    return proba == 0.5
+
+
+def _exceeds(n, n_free, limit):
+    """Whether ``n * 2**n_free > limit``, without overflow."""
+    return n > (limit >> np.minimum(n_free, 62))
+
+
 def _efficient_members(proba, threshold, measure, limit):
     best, delta, budget = flip_budgets(proba, threshold, measure)
-    levels, labels, budget, truncated = enumerate_flip_sets(delta, budget, limit)
+    free = _free_labels(proba)
+    # Free labels stay 0 here; _spread_free_labels sets them.
+    best[free], delta[free] = 0, np.inf
+    levels, labels, budget, truncated = enumerate_flip_sets(
+        delta, budget, limit, budget_slack(threshold, measure))
     sample, rows = flip_rows(levels, labels, best, budget)
     return sample, rows, truncated
 
@@ -83,9 +103,8 @@ def _naive_members(proba, threshold, measure, limit):
 _FINDERS = {"efficient": _efficient_members, "naive": _naive_members}
 
 
-def _chunk_members(proba, threshold, measure, limit, method):
-    """Members of one chunk's sets: sorted rows, their scores and sample bounds."""
-    sample, rows, truncated = _FINDERS[method](proba, threshold, measure, limit)
+def _first_members(proba, sample, rows, threshold, measure, limit):
+    """The ``limit`` first members among candidate rows, in brute-force order."""
     alpha = rescore(proba, sample, rows, measure)
     inside = np.flatnonzero(alpha <= threshold)
     order = inside[member_order(sample[inside], alpha[inside], rows, inside)]
@@ -93,8 +112,51 @@ def _chunk_members(proba, threshold, measure, limit, method):
     rank = np.arange(order.size) - np.repeat(np.cumsum(counts) - counts, counts)
     # One gather of the rows, after sorting and cutting: rows are the big array.
     order = order[rank < limit]
-    truncated |= counts > limit
-    return rows[order], alpha[order], np.minimum(counts, limit), truncated
+    return rows[order], alpha[order], np.minimum(counts, limit), counts > limit
+
+
+def _spread_free_labels(proba, free, members, threshold, measure, limit):
+    """Combine the members over the other labels with the free labels' values.
+
+    Within a run of equal scores, label-set ``(q, j)`` (the ``q``-th member of
+    the run with free labels set to the bits of ``j``) comes after every
+    ``(q' <= q, j' <= j)`` in binary order, and after ``2**z`` label-sets per
+    member of an earlier run. So only ``(q + 1)(j + 1)`` within the room left
+    by the earlier runs can be among the first ``limit``: about ``limit``
+    candidates, or ``limit * ln(limit)`` when all scores tie.
+    """
+    rows, alpha, counts, cut = members
+    n_free = free.sum(axis=1)
+    sample = np.repeat(np.arange(counts.size), counts)
+    index = np.arange(sample.size)
+    new_run = np.r_[True, (sample[1:] != sample[:-1]) | (alpha[1:] != alpha[:-1])]
+    run_start = np.maximum.accumulate(np.where(new_run, index, 0))
+    before = run_start - np.repeat(np.cumsum(counts) - counts, counts)
+    shift = np.minimum(n_free[sample], 62)
+    room = np.where(_exceeds(before, n_free[sample], limit), 0, limit - (before << shift))
+    n_codes = np.minimum(room // (index - run_start + 1), np.left_shift(1, shift))
+    parent = np.repeat(index, n_codes)
+    code = np.arange(parent.size) - np.repeat(np.cumsum(n_codes) - n_codes, n_codes)
+    spread = rows[parent]
+    # Free labels in label order: bit b of the code sets the b-th of them.
+    positions = np.argsort(~free, axis=1, kind="stable")
+    for bit in range(int(code.max(initial=0)).bit_length()):
+        on = np.flatnonzero((code >> bit) & 1)
+        spread[on, positions[sample[parent[on]], bit]] = 1
+    rows, alpha, counts, _ = _first_members(proba, sample[parent], spread, threshold, measure,
+                                            limit)
+    return rows, alpha, counts, cut | _exceeds(members[2], n_free, limit)
+
+
+def _chunk_members(proba, threshold, measure, limit, method):
+    """Members of one chunk's sets: sorted rows, their scores and sample bounds."""
+    sample, rows, truncated = _FINDERS[method](proba, threshold, measure, limit)
+    members = _first_members(proba, sample, rows, threshold, measure, limit)
+    free = _free_labels(proba)
+    if method == "efficient" and free.any():
+        members = _spread_free_labels(proba, free, members, threshold, measure, limit)
+    rows, alpha, counts, cut = members
+    return rows, alpha, counts, truncated | cut
 
 
 def label_set_members(proba, threshold, measure, limit, method):
@@ -231,14 +293,19 @@ def _count_members(proba, flips, threshold, measure, limit):
     ``flips`` is what :func:`flip_budgets` returns. The subsets whose cost
     lies within rounding of the budget get rows and their exact score, so a
     tie with ``threshold`` is decided as :func:`label_set_members` decides it.
+    Free labels (:func:`_free_labels`) multiply the count by two each.
     """
     best, delta, budget = flips
-    sure = budget - 2.0 * budget_slack(threshold, measure)
+    free = _free_labels(proba)
+    delta = np.where(free, np.inf, delta)
+    slack = budget_slack(threshold, measure)
+    sure = budget - 2.0 * slack
     counts, truncated = [], []
     step = _chunk_size(limit, delta.shape[1])
     for start in range(0, delta.shape[0], step):
         chunk = slice(start, start + step)
-        levels, labels, final, cut = enumerate_flip_sets(delta[chunk], budget[chunk], limit)
+        levels, labels, final, cut = enumerate_flip_sets(delta[chunk], budget[chunk], limit,
+                                                         slack)
         n = np.zeros(final.size, dtype=np.int64)
         for level in levels:
             inside = level.cost <= final[level.sample]
@@ -246,7 +313,9 @@ def _count_members(proba, flips, threshold, measure, limit):
         sample, rows = flip_rows(levels, labels, best[chunk], final, floor=sure[chunk])
         outside = rescore(proba[chunk], sample, rows, measure) > threshold
         n -= np.bincount(sample[outside], minlength=final.size)
-        counts.append(np.where(cut, limit + 1, n))
+        n_free = free[chunk].sum(axis=1)
+        cut |= _exceeds(n, n_free, limit)
+        counts.append(np.where(cut, limit + 1, n << np.minimum(n_free, 62)))
         truncated.append(cut)
     return np.concatenate(counts), np.concatenate(truncated)
 
