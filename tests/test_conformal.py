@@ -283,16 +283,17 @@ def test_truncation_with_many_flippable_labels_keeps_the_cheapest():
     _assert_same_sets(sets, naive)
 
 
-def _cut_and_count(clf, X_test, proba, significance):
-    """Efficient sets, flags and summary, and the naive sets (the reference
-    for which members a cut keeps), next to each brute-force set size."""
+def _cut_and_count(clf, X_test, proba, levels):
+    """Per level: efficient sets, flags and summary, and the naive sets (the
+    reference for which members a cut keeps), next to the brute-force sizes.
+    All levels are listed by one call, as predict_sets does for a list."""
     sets, cut = clf.set_params(method="efficient").predict_sets(
-        X_test, significance=significance, return_truncated=True)
-    summary = clf.predict_set_summary(X_test, significance=significance)
-    naive = clf.set_params(method="naive").predict_sets(X_test, significance=significance)
-    sizes = np.array([len(_brute_force_set(o, clf.calibration_scores_, significance,
-                                           clf.measure)) for o in proba])
-    return sets, cut, summary, naive, sizes
+        X_test, significance=levels, return_truncated=True)
+    summaries = clf.predict_set_summary(X_test, significance=levels)
+    naive = clf.set_params(method="naive").predict_sets(X_test, significance=levels)
+    sizes = [np.array([len(_brute_force_set(o, clf.calibration_scores_, level, clf.measure))
+                       for o in proba]) for level in levels]
+    return zip(sets, cut, summaries, naive, sizes)
 
 
 @pytest.mark.parametrize("measure", ["euclidean", "l1"])
@@ -300,18 +301,17 @@ def _cut_and_count(clf, X_test, proba, significance):
 def test_cut_at_ties_keeps_the_brute_force_members_and_flags(measure, grid):
     """On a coarse grid many label-sets tie (exactly or within rounding), also
     with the max_sets-th member; labels at exactly 0.5 tie whatever their value.
-    The cut keeps the members naive keeps, and a set is flagged exactly when it
-    holds more than max_sets members."""
+    At every level the cut keeps the members naive keeps, and a set is flagged
+    exactly when it holds more than max_sets members."""
     rng = np.random.default_rng(7)
     proba = rng.choice(grid, size=(240, 7))
     Y = (rng.random(proba.shape) < proba).astype(int)
     for max_sets in (1, 2, 3, 6):
         clf, X_test = _frozen(proba, Y, 200, measure=measure, max_sets=max_sets)
-        for significance in (0.1, 0.3):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConformalSetTruncatedWarning)
-                sets, cut, summary, naive, sizes = _cut_and_count(
-                    clf, X_test, proba[200:], significance)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConformalSetTruncatedWarning)
+            levels = list(_cut_and_count(clf, X_test, proba[200:], [0.1, 0.2, 0.3]))
+        for sets, cut, summary, naive, sizes in levels:
             _assert_same_sets(sets, naive)
             np.testing.assert_array_equal(cut, sizes > max_sets)
             np.testing.assert_array_equal(summary.n_sets_is_lower_bound, sizes > max_sets)
@@ -327,7 +327,7 @@ def test_labels_at_one_half_match_brute_force(measure):
     proba[200:, :8] = np.where(rng.random((30, 8)) < 0.7, 0.5, proba[200:, :8])
     Y = (rng.random(proba.shape) < proba).astype(int)
     clf, X_test = _frozen(proba, Y, 200, measure=measure, max_sets=2**10)
-    sets, cut, summary, naive, sizes = _cut_and_count(clf, X_test, proba[200:], 0.2)
+    (sets, cut, summary, naive, sizes), = _cut_and_count(clf, X_test, proba[200:], [0.2])
     assert (proba[200:] == 0.5).sum(axis=1).max() >= 7 and sizes.max() >= 2**7
     assert not cut.any()
     _assert_same_sets(sets, naive)

@@ -498,18 +498,20 @@ class ConformalLabelPowersetClassifier(ClassifierMixin, BaseEstimator):
                 f"method='naive' enumerates 2**{self.n_labels_} label-sets; it is "
                 f"limited to {_NAIVE_MAX_LABELS} labels. Use method='efficient'."
             )
-        rows, alpha, counts, cut = label_set_members(
-            proba, max(thresholds), self.measure, self.max_sets, self.method
+        # One member more than max_sets is listed, so every level knows whether
+        # its set holds more than max_sets.
+        rows, alpha, counts, _ = label_set_members(
+            proba, max(thresholds), self.measure, self.max_sets + 1, self.method
         )
         sample = np.repeat(np.arange(len(counts)), counts)
         starts = (np.cumsum(counts) - counts).tolist()
         sets, truncated = [], []
         for threshold in thresholds:
-            # Members are sorted by score, so a larger eps keeps a prefix; it is
-            # cut only if every member kept at the smallest eps is still inside.
+            # Members are sorted by score, so a larger eps keeps a prefix.
             inside = np.bincount(sample[alpha <= threshold], minlength=len(counts))
-            truncated.append(cut & (inside == counts))
-            sets.append([rows[a:a + n] for a, n in zip(starts, inside.tolist())])
+            truncated.append(inside > self.max_sets)
+            kept = np.minimum(inside, self.max_sets).tolist()
+            sets.append([rows[a:a + n] for a, n in zip(starts, kept)])
             if not self.allow_empty:
                 _fill_empty(sets[-1], proba)
         _warn_truncated(np.flatnonzero(np.logical_or.reduce(truncated)), self.max_sets)
