@@ -143,6 +143,16 @@ def test_correlation_smoothness_matches_reference():
     assert abs(float(got) - _smoothness_reference(p.numpy(), C)) < 1e-6
 
 
+def test_smoothness_without_positive_correlations_is_zero():
+    # Mutually exclusive labels: every off-diagonal correlation is negative.
+    C = torch.tensor(np.corrcoef(np.eye(20)[np.arange(400) % 20], rowvar=False),
+                     dtype=torch.float32)
+    p = torch.rand(64, 20, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    penalty = correlation_alignment_loss(p, C, mode="smooth")
+    penalty.backward()
+    assert float(penalty.detach()) == 0.0 and float(p.grad.abs().max()) == 0.0
+
+
 def _masked_penalty(p, C, mode, eps=1e-2):
     """Both penalties straight from their definitions, with (labels, labels) masks."""
     off_diagonal = 1 - torch.eye(p.shape[1], dtype=p.dtype)

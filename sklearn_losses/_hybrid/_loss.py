@@ -144,10 +144,14 @@ def correlation_alignment_loss(proba, label_correlation, *, mode="align", eps=1e
 def _smoothness(proba, label_correlation, weight=None):
     """``mean_b sum_jk A_jk (p_bj - p_bk)**2``, ``A`` the off-diagonal positive
     correlations normalised to sum to one, the mean weighted by ``weight``."""
+    # The diagonal is zeroed, not left to cancel below: its rounding residue,
+    # divided by a near-zero total, would swamp a penalty that should be 0
+    # (labels without positive correlations, e.g. mutually exclusive ones).
     affinity = torch.relu(label_correlation)
-    total = (affinity.sum() - affinity.diagonal().sum()).clamp_min(1e-12)
-    # sum_jk A_jk (p_j - p_k)**2 = sum_j p_j**2 (rowsum_j + colsum_j) - 2 p^T A p, in
-    # which the diagonal of A cancels: no (batch, labels, labels) tensor of gaps.
+    affinity = torch.diagonal_scatter(affinity, affinity.new_zeros(affinity.shape[0]))
+    total = affinity.sum().clamp_min(1e-12)
+    # sum_jk A_jk (p_j - p_k)**2 = sum_j p_j**2 (rowsum_j + colsum_j) - 2 p^T A p:
+    # no (batch, labels, labels) tensor of gaps.
     squares = (proba * proba) @ (affinity.sum(1) + affinity.sum(0))
     cross = ((proba @ affinity) * proba).sum(1)
     per_row = squares - 2 * cross
