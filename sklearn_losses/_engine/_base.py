@@ -688,10 +688,18 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         for logits in self._logit_chunks(X, chunk):
             yield self._proba_from_logits(logits.cpu().numpy())
 
-    def _mean_proba(self, X):
+    def _mean_proba(self, X, sample_weight=None):
         """Mean predicted probability per output over already validated ``X``,
-        without building a float ``(n_samples, n_labels)`` matrix."""
-        return sum(proba.sum(axis=0) for proba in self._summary_chunks(X)) / X.shape[0]
+        a weight-``w`` row counting as ``w`` rows, without building a float
+        ``(n_samples, n_labels)`` matrix."""
+        if sample_weight is None:
+            return sum(proba.sum(axis=0) for proba in self._summary_chunks(X)) / X.shape[0]
+        total, start = 0.0, 0
+        for proba in self._summary_chunks(X):
+            stop = start + proba.shape[0]
+            total = total + (proba * sample_weight[start:stop, None]).sum(axis=0)
+            start = stop
+        return total / sample_weight.sum(dtype=np.float64)
 
     def _compact_labels(self, X):
         """``predict`` of already validated ``X``; a multi-label indicator as

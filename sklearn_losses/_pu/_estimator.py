@@ -292,18 +292,8 @@ class PUMultiLabelClassifier(TorchClassifierBase):
         if not self.multilabel_:
             self.label_prior_ = self.propensity_ = None
             return
-        self.label_prior_ = self._weighted_proba_sum(X, sample_weight) / total
+        self.label_prior_ = self._mean_proba(X, sample_weight)
         self.propensity_ = self.observed_positive_rate_ / np.maximum(self.label_prior_, 1e-12)
-
-    def _weighted_proba_sum(self, X, sample_weight):
-        """Sum over the rows of ``X`` of each label's probability times the
-        row's weight, chunk by chunk (no ``(n_samples, n_labels)`` matrix)."""
-        total, start = 0.0, 0
-        for proba in self._summary_chunks(X):
-            stop = start + proba.shape[0]
-            total = total + (proba * sample_weight[start:stop, None]).sum(axis=0)
-            start = stop
-        return total
 
     def _check_observed_positives(self, counts):
         missing = np.flatnonzero(counts == 0)
