@@ -299,6 +299,18 @@ def test_weighted_label_statistics_equal_those_of_repeated_rows(as_given, class_
         HybridMultiLabelLoss.from_labels(as_given(Y), sample_weight=np.zeros(len(Y)))
 
 
+@pytest.mark.parametrize(
+    "weight", [[-1.0, 1.0, 1.0, 1.0], [np.nan, 1.0, 1.0, 1.0], [1.0, 1.0], [0.0] * 4],
+    ids=["negative", "nan", "short", "zero"],
+)
+def test_label_statistics_refuse_bad_sample_weight(weight):
+    # A negative or NaN weight gave negative or NaN positive weights and
+    # correlations without an error.
+    Y = np.eye(3)[[0, 1, 2, 0]]
+    with pytest.raises(ValueError, match="finite, non-negative weight per row of Y"):
+        HybridMultiLabelLoss.from_labels(Y, sample_weight=weight)
+
+
 @pytest.mark.parametrize("as_given", [np.asarray, sp.csr_matrix], ids=["dense", "sparse"])
 def test_zero_weight_rows_leave_the_fitted_statistics_as_dropping_them(as_given):
     # The review's case: 100 zero-weighted rows with every label positive.

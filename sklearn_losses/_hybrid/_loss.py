@@ -370,10 +370,13 @@ class HybridMultiLabelLoss(nn.Module):
         if sample_weight is None:
             sample_weight = np.ones(Y.shape[0])
         sample_weight = np.asarray(sample_weight, dtype=np.float64)
-        if sample_weight.shape != (Y.shape[0],) or not sample_weight.any():
+        if (sample_weight.shape != (Y.shape[0],) or not np.isfinite(sample_weight).all()
+                or (sample_weight < 0).any() or not sample_weight.any()):
             raise ValueError(
-                f"sample_weight must hold one weight per row of Y ({Y.shape[0]}), at least "
-                f"one of them positive; got shape {sample_weight.shape}."
+                f"sample_weight must hold one finite, non-negative weight per row of Y "
+                f"({Y.shape[0]}), at least one of them positive; got shape "
+                f"{sample_weight.shape}, values from {sample_weight.min(initial=np.inf)} "
+                f"to {sample_weight.max(initial=-np.inf)}."
             )
         return cls(
             _positive_weights(Y, sample_weight, class_weight, max_pos_weight),
