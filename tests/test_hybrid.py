@@ -299,6 +299,23 @@ def test_weighted_label_statistics_equal_those_of_repeated_rows(as_given, class_
         HybridMultiLabelLoss.from_labels(as_given(Y), sample_weight=np.zeros(len(Y)))
 
 
+@pytest.mark.parametrize("as_given", [np.asarray, sp.csr_matrix], ids=["dense", "sparse"])
+def test_always_positive_label_with_real_weights_gets_weight_one_without_warning(as_given):
+    # Its weighted positives and the weights' total are summed in different
+    # orders, so the negatives' mass could come out as -1e-16 and warn in sqrt
+    # (it did for about a third of random weight vectors).
+    Y = np.zeros((40, 2))
+    Y[:, 0], Y[::2, 1] = 1, 1
+    for seed in range(20):
+        weight = np.random.RandomState(seed).rand(40)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            loss = HybridMultiLabelLoss.from_labels(as_given(Y), sample_weight=weight)
+        ratio = weight[1::2].sum() / weight[::2].sum()
+        assert loss.pos_weight[0] == 1.0
+        assert loss.pos_weight[1].item() == pytest.approx(ratio**0.5, rel=1e-6)
+
+
 @pytest.mark.parametrize(
     "weight", [[-1.0, 1.0, 1.0, 1.0], [np.nan, 1.0, 1.0, 1.0], [1.0, 1.0], [0.0] * 4],
     ids=["negative", "nan", "short", "zero"],

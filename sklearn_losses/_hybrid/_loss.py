@@ -246,7 +246,9 @@ def _positive_weights(Y, sample_weight, class_weight, max_pos_weight):
     if class_weight is None:
         return np.ones(Y.shape[1])
     positives = positive_counts(Y, sample_weight)
-    negatives = sample_weight.sum(dtype=np.float64) - positives
+    # Clipped at 0: for a label positive in every row the two sums, added in
+    # different orders, can differ in the last bit (sqrt of -1e-16 warned).
+    negatives = np.maximum(sample_weight.sum(dtype=np.float64) - positives, 0.0)
     exponent = 0.5 if class_weight == "sqrt" else 1.0
     # A label positive only in zero-weight rows has no positive mass: its
     # ratio is unbounded, so it takes the cap.
