@@ -517,6 +517,17 @@ def test_warm_start_continues_from_the_previous_weights():
         clf.fit(X[:, :4], Y)
 
 
+def test_warm_start_refuses_another_device():
+    X, Y = _structured_multilabel(60)
+    clf = _PlainMLPClassifier(max_epochs=1, warm_start=True, random_state=0).fit(X, Y)
+    # As if trained on a GPU: the network would stay there, the data come to the CPU.
+    clf.net_.device = "cuda:0"
+    history = len(clf.history_)
+    with pytest.raises(ValueError, match="previous fit on its device, 'cuda:0'.*device='cuda:0'"):
+        clf.fit(X, Y)
+    assert len(clf.history_) == history
+
+
 def test_warm_refit_uses_the_current_epochs_learning_rate_batch_size_and_split():
     X, Y = _structured_multilabel(60)
     clf = _PlainMLPClassifier(max_epochs=2, warm_start=True, random_state=0).fit(X, Y)

@@ -400,6 +400,14 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
         """A warm start continues the same network on the same outputs."""
         n_previous, multilabel, names = previous
         restart = " Set warm_start=False to start afresh."
+        # The network and its optimizer's state stay where they were trained.
+        device = resolve_device(self.device)
+        if device != self.net_.device:
+            raise ValueError(
+                f"warm_start=True continues the previous fit on its device, "
+                f"{self.net_.device!r}; device={self.device!r} asks for {device!r}. Set "
+                f"device={self.net_.device!r} to continue there.{restart}"
+            )
         if n_previous != n_features:
             raise ValueError(
                 f"warm_start=True continues the previous fit, which had {n_previous} "
