@@ -66,22 +66,16 @@ def _nonzero_total(weight):
     return torch.where(total > 0, total, 1.0)
 
 
-def _batch_correlation(proba, eps, weight=None):
+def _batch_correlation(proba, eps, weight):
     """Pearson correlation of the columns of ``proba`` over the batch, with
     ``eps`` added to each variance; a weight-``w`` row counts as ``w`` rows."""
-    if weight is None:
-        centred = proba - proba.mean(dim=0, keepdim=True)
-        variance = (centred * centred).mean(dim=0)
-        # Standardising the (batch, labels) columns first leaves a single
-        # (labels, labels) operation, the product: with hundreds of labels the
-        # square matrices, not the batch, are the cost.
-        standard = centred / torch.sqrt((variance + eps) * proba.shape[0])
-        return standard.T @ standard
-    # The same steps with weighted sums; unit weights give the lines above.
     total = _nonzero_total(weight)
     w = weight[:, None]
     centred = proba - (w * proba).sum(dim=0, keepdim=True) / total
     variance = (w * centred * centred).sum(dim=0) / total
+    # Standardising the (batch, labels) columns first leaves a single
+    # (labels, labels) operation, the product: with hundreds of labels the
+    # square matrices, not the batch, are the cost.
     standard = centred * torch.sqrt(w) / torch.sqrt((variance + eps) * total)
     return standard.T @ standard
 
@@ -128,6 +122,8 @@ def correlation_alignment_loss(proba, label_correlation, *, mode="align", eps=1e
     n_labels = proba.shape[1]
     if n_labels < 2 or (mode == "align" and proba.shape[0] < _MIN_CORRELATION_BATCH):
         return proba.new_zeros(())
+    if weight is None:
+        weight = proba.new_ones(proba.shape[0])
     if mode == "smooth":
         return _smoothness(proba, label_correlation, weight)
     correlation = _batch_correlation(proba, eps, weight)
@@ -135,13 +131,11 @@ def correlation_alignment_loss(proba, label_correlation, *, mode="align", eps=1e
     squared_gaps = F.mse_loss(correlation, label_correlation, reduction="sum")
     diagonal_gaps = torch.diagonal(correlation) - torch.diagonal(label_correlation)
     loss = (squared_gaps - diagonal_gaps.square().sum()) / (n_labels * (n_labels - 1))
-    if weight is None:
-        return loss
     # Counted on the device: no host synchronisation.
     return loss * ((weight > 0).sum() >= _MIN_CORRELATION_BATCH)
 
 
-def _smoothness(proba, label_correlation, weight=None):
+def _smoothness(proba, label_correlation, weight):
     """``mean_b sum_jk A_jk (p_bj - p_bk)**2``, ``A`` the off-diagonal positive
     correlations normalised to sum to one, the mean weighted by ``weight``."""
     # The diagonal is zeroed, not left to cancel below: its rounding residue,
@@ -155,8 +149,6 @@ def _smoothness(proba, label_correlation, weight=None):
     squares = (proba * proba) @ (affinity.sum(1) + affinity.sum(0))
     cross = ((proba @ affinity) * proba).sum(1)
     per_row = squares - 2 * cross
-    if weight is None:
-        return per_row.mean() / total
     return (weight * per_row).sum() / _nonzero_total(weight) / total
 
 
@@ -207,22 +199,8 @@ def jaccard_supcon_loss(embedding, y, *, temperature=0.1, weight=None):
     union = y.sum(dim=1, keepdim=True) + y.sum(dim=1) - intersection
     jaccard = torch.where(union > 0, intersection / union.clamp_min(1), 0.0) * others
     if weight is None:
-        log_norm = torch.logsumexp(similarity.masked_fill(~others, -torch.inf), dim=1,
-                                   keepdim=True)
-        log_q = similarity - log_norm
-        mass = jaccard.sum(dim=1)
-        anchors = mass > 0
-        per_anchor = -(jaccard * log_q.masked_fill(~others, 0.0)).sum(dim=1) / mass.clamp_min(
-            1e-12)
-        # Masked mean without boolean indexing: no host synchronisation on CUDA.
-        return torch.where(anchors, per_anchor, 0.0).sum() / anchors.sum().clamp_min(1)
-    return _weighted_supcon(similarity, jaccard, others, weight)
-
-
-def _weighted_supcon(similarity, jaccard, others, weight):
-    """:func:`jaccard_supcon_loss` from the shifted similarities, a
-    weight-``w`` partner counting as ``w`` partners and anchors weighted by
-    ``weight``; unit weights give the unweighted value."""
+        weight = embedding.new_ones(batch)
+    # A weight-w partner counts as w partners, an anchor weighs its weight.
     partners = others & (weight > 0)
     # Non-partners take the lowest finite value, not -inf: an anchor without
     # any partner then has a finite normaliser, so no NaN gradient.
