@@ -238,7 +238,7 @@ def _positive_weights(Y, sample_weight, class_weight, max_pos_weight):
     # (measured on CUDA: mean probability .33 for an always-positive label).
     # Counted exactly over the rows that weigh, not from the rounded sums.
     counted = sample_weight > 0
-    always = positive_counts(Y[counted]) == np.count_nonzero(counted)
+    always = positive_counts(Y, counted) == np.count_nonzero(counted)
     return np.where(always, 1.0, weights)
 
 
