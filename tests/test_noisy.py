@@ -159,7 +159,7 @@ class _Replay:
         return self.features
 
 
-@pytest.mark.parametrize("meta_gradient", ["double_backward", "jvp"])
+@pytest.mark.parametrize("meta_gradient", ["double_backward", "jvp", "auto"])
 @pytest.mark.parametrize("kind", ["multiclass", "multilabel"])
 def test_rescaler_meta_gradient_matches_finite_differences(kind, meta_gradient):
     net, (X, Y) = _tiny_net(kind, meta_gradient=meta_gradient)

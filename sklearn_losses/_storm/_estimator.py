@@ -77,15 +77,18 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
     meta_loss_rescaling : bool, default=True
         Weight the meta loss with the rescaler's weights; False is the
         paper's ablation and tends to favour noisy samples.
-    meta_gradient : {"double_backward", "jvp"}, default="double_backward"
+    meta_gradient : {"auto", "double_backward", "jvp"}, default="auto"
         How the rescaler's gradient through the look-ahead step is computed.
-        Both give the same gradient (up to rounding): ``"double_backward"``
+        All give the same gradient (up to rounding): ``"double_backward"``
         differentiates through the look-ahead gradient (reverse over
         reverse, as in the paper); ``"jvp"`` gets the meta gradient by a
         plain backward pass and the batch's sensitivity to each weight by
         one forward-mode pass (``torch.autograd.forward_ad``), which needs
-        the module to support forward-mode differentiation. See the user
-        guide for when each is faster.
+        the module to support forward-mode differentiation. ``"auto"``
+        computes the ``"jvp"`` products in closed form, without autograd,
+        for the default network (``module="mlp"``), and is
+        ``"double_backward"`` for a user's module. See the user guide for
+        when each is faster.
     meta_interval : int, default=1
         Take the meta step (meta batch, look-ahead, rescaler update) on every
         ``meta_interval``-th training step only; the steps between weight
@@ -219,7 +222,7 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
         "weight_normalization": [StrOptions({"auto", "batch", "class"})],
         "class_separation": ["boolean"],
         "meta_loss_rescaling": ["boolean"],
-        "meta_gradient": [StrOptions({"double_backward", "jvp"})],
+        "meta_gradient": [StrOptions({"auto", "double_backward", "jvp"})],
         "meta_interval": [Interval(Integral, 1, None, closed="left")],
         "weight_granularity": [StrOptions({"auto", "sample", "label"})],
     }
@@ -242,7 +245,7 @@ class NoisyLabelRescaledClassifier(TorchClassifierBase):
         weight_normalization="auto",
         class_separation=True,
         meta_loss_rescaling=True,
-        meta_gradient="double_backward",
+        meta_gradient="auto",
         meta_interval=1,
         weight_granularity="auto",
         threshold=0.5,

@@ -27,6 +27,7 @@ from torch import nn
 
 from .._engine import MLPNetwork, TorchNet, as_logits
 from ._features import FeatureMemory
+from ._mlp import MLPPasses
 from ._rescaler import LossRescalerNetwork
 
 __all__ = ["StormCriterion", "StormNet"]
@@ -136,6 +137,24 @@ class StormCriterion(nn.Module):
             return confidence.mean(1, keepdim=True), correct.all(1, keepdim=True)
         return confidence, correct
 
+    def logit_gradients(self, logits, Y):
+        """Gradient of each unit's loss in the logits, shape (n, n_outputs).
+
+        For one unit per sample, row ``i`` is the gradient of sample ``i``'s
+        loss; for one unit per label, entry ``(i, k)`` is the only non-zero
+        of unit ``(i, k)``'s gradient.
+        """
+        if self.kind == "multiclass":
+            return torch.softmax(logits, 1) - Y
+        gradient = torch.sigmoid(logits) - Y
+        return gradient if self.n_units > 1 else gradient / self.n_outputs
+
+    def unit_slopes(self, logit_gradients, tangent):
+        """Derivative of each unit's loss, shape (n, n_units), along a direction
+        in which the logits change by ``tangent``."""
+        product = logit_gradients * tangent
+        return product if self.n_units > 1 else product.sum(1, keepdim=True)
+
     def forward(self, y_pred, y, weight=None):
         loss = self.unit_losses(as_logits(y_pred), self.target(y)).sum(1)
         if weight is None:
@@ -182,7 +201,7 @@ class StormNet(TorchNet):
         layer (otherwise all passes would agree and the spreads would be 0).
     meta_loss_rescaling : bool, default=True
         Weight the meta loss with the rescaler's weights of the meta batch.
-    meta_gradient : {"double_backward", "jvp"}, default="double_backward"
+    meta_gradient : {"auto", "double_backward", "jvp"}, default="auto"
         How the rescaler's gradient through the look-ahead step is computed;
         see :meth:`meta_gradients`.
     meta_interval : int, default=1
@@ -194,7 +213,7 @@ class StormNet(TorchNet):
 
     def __init__(self, module, criterion, *, rescaler_lr=1e-2, lookahead_lr=1e-3,
                  n_forward_passes=3, memory_size=32, extra_pass_dropout=0.1,
-                 meta_loss_rescaling=True, meta_gradient="double_backward", meta_interval=1,
+                 meta_loss_rescaling=True, meta_gradient="auto", meta_interval=1,
                  **kwargs):
         super().__init__(module, criterion, **kwargs)
         self.rescaler_lr = rescaler_lr
@@ -238,8 +257,10 @@ class StormNet(TorchNet):
         # The default network's layers before its first dropout give the same
         # output in every pass: the passes share it (exact type: a subclass
         # may change ``forward``).
-        self.trunk_head_ = (self.module_.split_at_dropout()
-                            if type(self.module_) is MLPNetwork else None)
+        default_network = type(self.module_) is MLPNetwork
+        self.trunk_head_ = self.module_.split_at_dropout() if default_network else None
+        self.closed_form_ = (MLPPasses(self.module_)
+                             if default_network and self.meta_gradient == "auto" else None)
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
@@ -269,7 +290,7 @@ class StormNet(TorchNet):
         del self.train_data_, self.meta_generator_, self.epoch_weights_, self.weight_sum_
         self.train_memory_ = self.meta_memory_ = self.class_ids_ = None
         self.parameter_slots_ = self.buffer_slots_ = None
-        self.trunk_head_ = self.rescaler_params_ = None
+        self.trunk_head_ = self.closed_form_ = self.rescaler_params_ = None
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
@@ -359,6 +380,16 @@ class StormNet(TorchNet):
             ``grads`` for the module's parameters and the batch's ``logits``,
             ``weights`` and inner loss ``inner``, all detached.
         """
+        if self.closed_form_ is not None:
+            params = self.parameter_slots_.tensors
+            logits, record, loss, weights = self._closed_form_passes(X, Y, params,
+                                                                     self.train_memory_)
+            weights = weights.detach()
+            with torch.no_grad():
+                grad_logits = self.criterion_.logit_gradients(logits, Y) * (weights / len(X))
+                grads = self.closed_form_.gradients(params, record, grad_logits)
+            return {"grads": grads, "logits": logits, "weights": weights,
+                    "inner": (weights * loss).sum(1).mean()}
         logits, loss, weights = self.weighted_passes(X, Y, None, self.train_memory_)
         weights = weights.detach()
         inner = (weights * loss).sum(1).mean()
@@ -378,6 +409,9 @@ class StormNet(TorchNet):
         ordinary backward pass, then all the inner products at once as the
         directional derivative of the batch's losses (one forward-mode pass,
         replaying pass 1's dropout masks). Both give the same gradient.
+        ``"auto"`` computes the ``"jvp"`` products in closed form for the
+        built-in :class:`MLPNetwork` (no autograd graph of the module, see
+        ``_mlp``) and is ``"double_backward"`` for any other module.
 
         Parameters
         ----------
@@ -394,6 +428,8 @@ class StormNet(TorchNet):
             ``logits``, ``weights`` and inner loss ``inner`` (detached), and the
             meta loss ``meta``.
         """
+        if self.closed_form_ is not None:
+            return self._closed_form_meta_gradients(X, Y, Xv, Yv)
         if self.meta_gradient == "jvp":
             return self._jvp_meta_gradients(X, Y, Xv, Yv)
         step = self.meta_objective(X, Y, Xv, Yv)
@@ -462,6 +498,58 @@ class StormNet(TorchNet):
             "inner": inner.detach(), "meta": meta.detach(),
         }
 
+    def _closed_form_meta_gradients(self, X, Y, Xv, Yv):
+        params, criterion, alpha = self.parameter_slots_.tensors, self.criterion_, self.lookahead_lr
+        mlp, n, n_meta = self.closed_form_, len(X), len(Xv)
+        logits, record, loss, weights = self._closed_form_passes(X, Y, params, self.train_memory_)
+        with torch.no_grad():
+            grad_logits = criterion.logit_gradients(logits, Y)
+            grads = mlp.gradients(params, record, grad_logits * (weights / n))
+            fast = torch._foreach_add(params, grads, alpha=-alpha)
+        logits_v, record_v, loss_v, weights_v = self._closed_form_passes(Xv, Yv, fast,
+                                                                         self.meta_memory_)
+        rescaling = self.meta_loss_rescaling
+        with torch.no_grad():
+            # The meta loss's gradient at the look-ahead parameters, and the
+            # derivative of each unit's loss along it at the current ones.
+            scale = weights_v / n_meta if rescaling else 1.0 / n_meta
+            direction = mlp.gradients(fast, record_v,
+                                      criterion.logit_gradients(logits_v, Yv) * scale)
+            slopes = criterion.unit_slopes(grad_logits, mlp.slopes(params, record, direction))
+        # dL/dw = -alpha / n * slopes through the look-ahead; dL/dw' = l' / n
+        # through the meta batch's own weights.
+        outputs, grad_outputs = [weights], [slopes * (-alpha / n)]
+        if rescaling:
+            outputs.append(weights_v)
+            grad_outputs.append(loss_v / n_meta)
+        found = torch.autograd.grad(outputs, self.rescaler_params_, grad_outputs,
+                                    allow_unused=True, materialize_grads=True)
+        weights = weights.detach()
+        return {
+            "grads": grads, "rescaler_grads": found, "logits": logits, "weights": weights,
+            "inner": (weights * loss).sum(1).mean(),
+            "meta": self._meta_loss(loss_v, weights_v.detach()),
+        }
+
+    def _closed_form_passes(self, X, Y, params, memory):
+        """:meth:`weighted_passes` for the built-in network, at ``params`` (a
+        sequence), with pass 1's record for the closed-form derivatives.
+
+        Returns
+        -------
+        logits, record, loss, weights
+            Pass 1's logits, its record and unit losses (all without a
+            graph), and the weights (with the rescaler's graph).
+        """
+        target = self.criterion_.target(Y)
+        with torch.no_grad():
+            all_logits, record = self.closed_form_.run(params, X, self.n_forward_passes,
+                                                       self.input_dropout_)
+            passes = self._pass_statistics(all_logits, target)
+        loss = passes[0][0].view(len(X), -1)
+        return (all_logits[:len(X)], record, loss,
+                self._weigh(passes, Y, target, memory, loss.shape))
+
     def _directional_losses(self, X, Y, direction, rng):
         """Derivative of the batch's unit losses at the module's parameters
         along ``direction``, with pass 1's dropout masks (RNG state ``rng``)."""
@@ -501,16 +589,20 @@ class StormNet(TorchNet):
             Pass 1's unit losses, differentiable.
         weights : Tensor of shape (n, n_units)
         """
-        criterion = self.criterion_
-        target = criterion.target(Y)
+        target = self.criterion_.target(Y)
         logits, passes = self._forward_passes(X, target, params)
         # Only pass 1's losses need a graph; the statistics of all passes don't.
-        loss = criterion.unit_losses(logits, target)
+        loss = self.criterion_.unit_losses(logits, target)
+        return logits, loss, self._weigh(passes, Y, target, memory, loss.shape)
+
+    def _weigh(self, passes, Y, target, memory, shape):
+        """The rescaler's weights, of ``shape`` (n, n_units), from the passes'
+        statistics (which ``memory`` then remembers)."""
+        criterion = self.criterion_
         groups, nets, bn = criterion.unit_ids(Y, target)
         features = memory.featurize(*passes, groups)
-        weights = self.rescaler_(features.view(*loss.shape, -1), nets.view_as(loss), bn,
-                                 n_bn=criterion.n_groups)
-        return logits, loss, weights
+        return self.rescaler_(features.view(*shape, -1), nets.view(shape), bn,
+                              n_bn=criterion.n_groups)
 
     def _forward_passes(self, X, target, params):
         """Pass 1 with its graph, passes 2..G as one batch without gradients.
@@ -525,12 +617,16 @@ class StormNet(TorchNet):
                 logits, extra = self._run_passes(X, look_ahead=True)
         with torch.no_grad():
             # No graph is recorded here, so nothing needs detaching.
-            all_logits = torch.cat([logits, extra])
-            all_target = _tile(target, self.n_forward_passes)
-            losses = self.criterion_.unit_losses(all_logits, all_target)
-            confidence, correct = self.criterion_.unit_agreement(all_logits, all_target)
-        return logits, [t.view(self.n_forward_passes, -1)
-                        for t in (losses, confidence, correct)]
+            return logits, self._pass_statistics(torch.cat([logits, extra]), target)
+
+    def _pass_statistics(self, all_logits, target):
+        """Unit losses, confidences and agreement of all passes (logits of
+        pass 1 first), each of shape (n_passes, n * n_units); call without a
+        graph."""
+        all_target = _tile(target, self.n_forward_passes)
+        losses = self.criterion_.unit_losses(all_logits, all_target)
+        confidence, correct = self.criterion_.unit_agreement(all_logits, all_target)
+        return [t.view(self.n_forward_passes, -1) for t in (losses, confidence, correct)]
 
     def _run_passes(self, X, look_ahead):
         """Pass 1 with its graph, then the extra dropout passes as one batch.

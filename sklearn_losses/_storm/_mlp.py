@@ -1,0 +1,154 @@
+"""STORM's step on the built-in network, differentiated by hand.
+
+For :class:`~sklearn_losses.networks.MLPNetwork` (linear layers, ReLU,
+dropout) every quantity of a STORM step has a short closed form: the forward
+pass, the weighted gradient of the batch's losses, and the derivative of each
+unit's loss along a direction in parameter space (the forward-mode product
+that gives the meta-gradient). Written out, a step runs about a third of the
+tensor operations autograd records and replays for the same step, with no
+graph of the module at all; on a small network the count of operations is
+what a step costs. The autograd paths stay the reference (and serve every
+other module); tests check agreement to rounding.
+"""
+
+import torch
+from torch import nn
+
+from .._engine._network import _LEVELS, _keep_mask
+
+__all__ = ["MLPPasses"]
+
+
+class _Pass:
+    """What the gradient and the directional derivative need of a forward pass:
+    each linear layer's input, and the gate of each hidden layer (ReLU's
+    derivative times the dropout mask)."""
+
+    def __init__(self, inputs, gates):
+        self.inputs, self.gates = inputs, gates
+
+
+class MLPPasses:
+    """Forward passes, gradients and directional derivatives of an ``MLPNetwork``.
+
+    Parameters are taken as the flat sequence ``(W_1, b_1, ..., W_L, b_L)``,
+    the network's ``named_parameters`` order, so the module's own tensors and
+    look-ahead values are used alike.
+
+    Parameters
+    ----------
+    module : MLPNetwork
+        The network; only its structure (dropout probability) is read.
+    """
+
+    def __init__(self, module):
+        dropouts = [m.p for m in module.body if isinstance(m, nn.Dropout)]
+        self.dropout = dropouts[0] if dropouts else 0.0
+        self.n_kept = round((1.0 - self.dropout) * _LEVELS)
+
+    def _mask(self, hidden):
+        """A dropout mask for ``hidden``, drawn as the network's dropout layer
+        draws it (on the CPU the same random numbers, so the same mask)."""
+        if (hidden.device.type == "cpu" and hidden.dtype in (torch.float32, torch.float64)
+                and 0 < self.n_kept < _LEVELS):
+            return _keep_mask(hidden, self.n_kept)
+        keep = 1.0 - self.dropout
+        return torch.empty_like(hidden).bernoulli_(keep).div_(keep)
+
+    def run(self, params, X, n_passes, input_dropout=0.0):
+        """``n_passes`` dropout passes, the first recorded for differentiation.
+
+        With dropout layers, all passes are one batch: they share the first
+        layer's activation, which has no randomness, and each layer draws
+        the masks of all passes at once (for one hidden layer, the same masks
+        as the network's own passes, pass 1's then the others').
+
+        Parameters
+        ----------
+        params : sequence of Tensor
+            ``(W_1, b_1, ..., W_L, b_L)``.
+        X : Tensor of shape (n, n_features)
+        n_passes : int
+        input_dropout : float, default=0.0
+            Dropout on the input of passes 2.., for a network without dropout
+            layers (its passes would otherwise all agree).
+
+        Returns
+        -------
+        logits : Tensor of shape (n_passes * n, n_outputs)
+            The passes' logits, pass 1's first.
+        record : _Pass
+            Pass 1's record for :meth:`gradients` and :meth:`slopes`.
+        """
+        weights, biases = params[0::2], params[1::2]
+        if not self.dropout:
+            logits, record = self._without_dropout(weights, biases, X)
+            Xe = torch.cat([X] * (n_passes - 1))
+            if input_dropout:
+                Xe = torch.nn.functional.dropout(Xe, input_dropout)
+            extra = self._without_dropout(weights, biases, Xe, record=False)[0]
+            return torch.cat([logits, extra]), record
+        hidden = torch.addmm(biases[0], X, weights[0].T).relu_()
+        return self._with_dropout(weights, biases, X, hidden, n_passes)
+
+    @staticmethod
+    def _without_dropout(weights, biases, A, record=True):
+        inputs, gates = [A], []
+        for W, b in zip(weights[:-1], biases[:-1]):
+            A = torch.addmm(b, A, W.T).relu_()
+            if record:
+                inputs.append(A)
+                gates.append(A > 0)
+        return torch.addmm(biases[-1], A, weights[-1].T), _Pass(inputs, gates)
+
+    def _with_dropout(self, weights, biases, X, hidden, n_passes):
+        """All passes from the first hidden activation, as one batch."""
+        n, inputs, gates = len(X), [X], []
+        # A broadcast view: the first masks are drawn in the copies' shape.
+        hidden = hidden.expand(n_passes, *hidden.shape)
+        for layer, (W, b) in enumerate(zip(weights[1:], biases[1:]), 1):
+            mask = self._mask(hidden)
+            A = (hidden * mask).view(-1, hidden.shape[-1])
+            first_hidden = hidden[0] if layer == 1 else hidden[:n]
+            first_mask = mask[0] if layer == 1 else mask[:n]
+            inputs.append(A[:n])
+            gates.append(torch.ops.aten.threshold_backward(first_mask, first_hidden, 0))
+            hidden = torch.addmm(b, A, W.T)
+            if layer < len(weights) - 1:
+                hidden = hidden.relu_()
+        return hidden, _Pass(inputs, gates)
+
+    def gradients(self, params, record, grad_logits):
+        """Gradient of ``sum(grad_logits * logits)`` in ``params`` at pass 1.
+
+        Returns
+        -------
+        grads : list of Tensor
+            In the order of ``params``.
+        """
+        weights = params[0::2]
+        grads = []
+        delta = grad_logits
+        for layer in range(len(weights) - 1, -1, -1):
+            grads += [torch.mm(delta.T, record.inputs[layer]), delta.sum(0)]
+            if layer:
+                delta = torch.mm(delta, weights[layer]) * record.gates[layer - 1]
+        weights_and_biases = grads[::-1]
+        # Reversed pairs come out as (b, W): swap back into (W, b).
+        weights_and_biases[0::2], weights_and_biases[1::2] = (weights_and_biases[1::2],
+                                                              weights_and_biases[0::2])
+        return weights_and_biases
+
+    def slopes(self, params, record, direction):
+        """Derivative of pass 1's logits at ``params`` along ``direction``
+        (a sequence like ``params``), shape (n, n_outputs)."""
+        weights = params[0::2]
+        d_weights, d_biases = direction[0::2], direction[1::2]
+        tangent = torch.addmm(d_biases[0], record.inputs[0], d_weights[0].T)
+        for layer in range(1, len(weights)):
+            gated = tangent * record.gates[layer - 1]
+            tangent = torch.addmm(
+                torch.addmm(d_biases[layer], record.inputs[layer], d_weights[layer].T),
+                gated, weights[layer].T,
+            )
+        return tangent
