@@ -18,7 +18,9 @@ STORM fit of each seed run back to back.
 The quality table has one block per ``meta_interval`` (1, the paper's
 method, and 2, a meta step on every other step). A second table times one
 STORM step against a plain skorch step on digits for hidden widths 256 and
-1024: the default, the forward-mode meta gradient and ``meta_interval=2``.
+1024: the default (the closed-form step of the built-in network), the
+autograd double backward and forward-mode meta gradients, and
+``meta_interval=2``.
 
 Examples
 --------
@@ -227,7 +229,8 @@ def quality_row(data, kind, rate, seeds, with_cleanlab, storm_params=None):
 
 
 COST_VARIANTS = {
-    "double backward": {},
+    "default": {},
+    "double backward": {"meta_gradient": "double_backward"},
     "jvp": {"meta_gradient": "jvp"},
     "meta_interval=2": {"meta_interval": 2},
 }
@@ -327,8 +330,9 @@ def _markdown(args, command, seeds, quality, cost, loads):
         "CPU (process) time of a fit over its steps, so that waits for other jobs on the "
         f"shared cores do not count; per seed ({seeds}) the median of {args.cost_repeats} "
         "interleaved rounds of every fit, then the median over seeds (ratios: mean ± std of "
-        "the per-seed ratios). STORM by default (`meta_gradient=\"double_backward\"`, "
-        "`meta_interval=1`), with `meta_gradient=\"jvp\"` and with `meta_interval=2`:",
+        "the per-seed ratios). STORM by default (`meta_gradient=\"auto\"`: the closed-form "
+        "step of the built-in network; `meta_interval=1`), with autograd's "
+        "`meta_gradient=\"double_backward\"` and `\"jvp\"`, and with `meta_interval=2`:",
         "",
         *_cost_table(cost),
         "",

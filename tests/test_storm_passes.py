@@ -206,3 +206,16 @@ def test_closed_form_only_for_the_default_network_under_auto():
                        max_epochs=1).initialize()
         net.prepare_step()
         assert (net.closed_form_ is not None) == closed
+
+
+def test_closed_form_masks_off_the_fast_path_keep_the_dropout_rate():
+    """Other devices and dtypes draw masks with ``bernoulli_`` (checked here on
+    bfloat16): 0 or 1 / keep, each element kept with probability keep."""
+    passes = MLPPasses(MLPNetwork(4, 3, (8,), dropout=0.25))
+    torch.manual_seed(0)
+    mask = passes._mask(torch.ones(200, 100, dtype=torch.bfloat16).expand(3, 200, 100))
+    assert mask.shape == (3, 200, 100)
+    values = torch.unique(mask.float())
+    torch.testing.assert_close(values, torch.tensor([0.0, 1 / 0.75]), rtol=1e-2, atol=0)
+    # 60,000 draws: the kept share is within 5 standard deviations of 0.75.
+    assert abs(float((mask > 0).float().mean()) - 0.75) < 5 * (0.75 * 0.25 / 60_000) ** 0.5
