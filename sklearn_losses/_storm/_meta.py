@@ -10,8 +10,9 @@ A STORM step runs many small tensor operations, so on a small network its cost
 is the number of operations, not arithmetic. Everything below is written to
 keep that number low: the extra dropout passes run as one batch, the look-ahead
 swaps tensors into the module's parameter slots, and nothing in a step reads a
-value back to the host. The features are in ``_features``, the rescaler in
-``_rescaler``.
+value back to the host. For the built-in network the whole step is written
+out without autograd (``_mlp``). The features are in ``_features``, the
+rescaler in ``_rescaler``.
 """
 
 import contextlib

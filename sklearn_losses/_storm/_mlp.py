@@ -12,6 +12,7 @@ other module); tests check agreement to rounding.
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .._engine._network import _LEVELS, _keep_mask
@@ -85,7 +86,7 @@ class MLPPasses:
             logits, record = self._without_dropout(weights, biases, X)
             Xe = torch.cat([X] * (n_passes - 1))
             if input_dropout:
-                Xe = torch.nn.functional.dropout(Xe, input_dropout)
+                Xe = F.dropout(Xe, input_dropout)
             extra = self._without_dropout(weights, biases, Xe, record=False)[0]
             return torch.cat([logits, extra]), record
         hidden = torch.addmm(biases[0], X, weights[0].T).relu_()
@@ -109,10 +110,11 @@ class MLPPasses:
         for layer, (W, b) in enumerate(zip(weights[1:], biases[1:]), 1):
             mask = self._mask(hidden)
             A = (hidden * mask).view(-1, hidden.shape[-1])
-            first_hidden = hidden[0] if layer == 1 else hidden[:n]
-            first_mask = mask[0] if layer == 1 else mask[:n]
+            # Pass 1's rows: ReLU's derivative times the mask, in one operation.
+            hidden_1 = hidden[0] if layer == 1 else hidden[:n]
+            mask_1 = mask[0] if layer == 1 else mask[:n]
             inputs.append(A[:n])
-            gates.append(torch.ops.aten.threshold_backward(first_mask, first_hidden, 0))
+            gates.append(torch.ops.aten.threshold_backward(mask_1, hidden_1, 0))
             hidden = torch.addmm(b, A, W.T)
             if layer < len(weights) - 1:
                 hidden = hidden.relu_()
@@ -127,17 +129,14 @@ class MLPPasses:
             In the order of ``params``.
         """
         weights = params[0::2]
-        grads = []
+        grads = [None] * len(params)
         delta = grad_logits
         for layer in range(len(weights) - 1, -1, -1):
-            grads += [torch.mm(delta.T, record.inputs[layer]), delta.sum(0)]
+            grads[2 * layer] = torch.mm(delta.T, record.inputs[layer])
+            grads[2 * layer + 1] = delta.sum(0)
             if layer:
                 delta = torch.mm(delta, weights[layer]) * record.gates[layer - 1]
-        weights_and_biases = grads[::-1]
-        # Reversed pairs come out as (b, W): swap back into (W, b).
-        weights_and_biases[0::2], weights_and_biases[1::2] = (weights_and_biases[1::2],
-                                                              weights_and_biases[0::2])
-        return weights_and_biases
+        return grads
 
     def slopes(self, params, record, direction):
         """Derivative of pass 1's logits at ``params`` along ``direction``
