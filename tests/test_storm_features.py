@@ -79,8 +79,9 @@ class _ReferenceMemory:
 
 
 def _batches(rng, n_groups, n_passes):
-    """Batches that wrap the memory, overfill a group, tie votes and repeat passes."""
-    sizes = [7, 9, 3, 11, 6, 8, 5]
+    """Batches that wrap the memory, overfill a group, tie votes and repeat
+    passes; the last has more units than the small-batch statistics path takes."""
+    sizes = [7, 9, 3, 11, 6, 8, 5, 70]
     for call, n in enumerate(sizes):
         loss = rng.gamma(2.0, 0.5, size=(n_passes, n))
         confidence = rng.uniform(0.05, 1.0, size=(n_passes, n))
