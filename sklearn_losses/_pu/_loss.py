@@ -107,14 +107,15 @@ class PUMLCLoss(nn.Module):
 
 def _weighted_spread(logits, weight):
     """Population standard deviation of each column, a weight-``w`` row
-    counting as ``w`` rows."""
-    plain = logits.std(dim=0, unbiased=False)
+    counting as ``w`` rows.
+
+    Written out for every fit, weighted or not: torch's CPU ``std`` over the
+    batch dimension took longer than these few operations (180 against 50
+    microseconds for 128 rows and 159 labels).
+    """
     share = weight[:, None] / weight.sum().clamp_min(1e-12)
     mean = (share * logits).sum(dim=0)
-    weighted = (share * (logits - mean).square()).sum(dim=0).sqrt()
-    # Equal weights (an unweighted fit) keep torch's own std, bitwise; chosen
-    # on the device, without reading the weights back.
-    return torch.where((weight == weight[0]).all(), plain, weighted)
+    return (share * (logits - mean).square()).sum(dim=0).sqrt()
 
 
 def pumlc_mixup_penalty(module, X, logits, targets, mixup_alpha=0.3, generator=None,
