@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_validate, train_test_split
 from sklearn.preprocessing import StandardScaler
+from skorch.callbacks import Callback, Freezer
 
 from sklearn_losses import NoisyLabelRescaledClassifier
 from sklearn_losses._engine import DeviceDataset
@@ -212,7 +213,8 @@ def test_jvp_meta_gradient_equals_double_backward_with_dropout():
 
 def test_training_step_sets_weighted_model_gradient_and_steps_both_optimizers():
     net, (X, Y) = _tiny_net(dtype=torch.float32)
-    net.train_data_ = DeviceDataset(X.numpy(), Y.numpy(), np.ones(len(X)), "cpu")
+    net.train_data_ = net.meta_data_ = DeviceDataset(X.numpy(), Y.numpy(), np.ones(len(X)),
+                                                     "cpu")
     net.meta_generator_ = torch.Generator().manual_seed(0)
     net.epoch_weights_ = torch.full((12, 1), float("nan"))
     net.n_train_steps_ = 0
@@ -244,7 +246,8 @@ def test_training_step_sets_weighted_model_gradient_and_steps_both_optimizers():
 def test_meta_batch_is_capped_at_the_number_of_rows():
     net, (X, Y) = _tiny_net(dtype=torch.float32)
     net.batch_size = 64
-    net.train_data_ = DeviceDataset(X.numpy(), Y.numpy(), np.ones(len(X)), "cpu")
+    net.train_data_ = net.meta_data_ = DeviceDataset(X.numpy(), Y.numpy(), np.ones(len(X)),
+                                                     "cpu")
     net.meta_generator_ = torch.Generator().manual_seed(0)
     Xv, Yv = net._meta_batch()
     assert Xv.shape == (12, 4) and Yv.shape == (12, 3)
@@ -413,6 +416,12 @@ def test_errors_are_clear():
         NoisyLabelRescaledClassifier(meta_gradient="forward").fit(X, np.arange(20) % 2)
     with pytest.raises(TypeError, match="sample_weight"):
         NoisyLabelRescaledClassifier().fit(X, np.arange(20) % 2, sample_weight=np.ones(20))
+    # A lone row normalises to weight 0.5: STORM would silently be off.
+    with pytest.raises(ValueError, match="batch_size"):
+        NoisyLabelRescaledClassifier(batch_size=1).fit(X, np.arange(20) % 2)
+    with pytest.raises(ValueError, match="LBFGS needs a closure"):
+        NoisyLabelRescaledClassifier(optimizer=torch.optim.LBFGS, max_epochs=1).fit(
+            X, np.arange(20) % 2)
     assert not hasattr(NoisyLabelRescaledClassifier(), "label_issues_")
 
 
@@ -443,3 +452,73 @@ def test_a_warm_refit_takes_the_current_learning_rates():
     assert clf.net_.rescaler_optimizer_.param_groups[0]["lr"] == 0.05
     # The rescaler's optimizer continued rather than restarted.
     assert int(state["step"]) == 2 * steps
+
+
+# --------------------------------------------------------------------------- #
+# settings around the step
+# --------------------------------------------------------------------------- #
+class _FirstLayerAtStart(Callback):
+    def on_train_begin(self, net, **kwargs):
+        self.weight = net.module_.body[0].weight.detach().clone()
+
+
+@pytest.mark.parametrize("meta_gradient", ["auto", "double_backward", "jvp"])
+def test_frozen_parameters_stay_where_they_are(meta_gradient):
+    """skorch's Freezer: no gradient, no look-ahead move, no update."""
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:300])
+    start = _FirstLayerAtStart()
+    clf = NoisyLabelRescaledClassifier(
+        max_epochs=2, meta_gradient=meta_gradient, random_state=0,
+        callbacks=[("freeze", Freezer("body.0.*")), ("start", start)],
+    ).fit(X, y[:300])
+    module = clf.net_.module_
+    assert torch.equal(module.body[0].weight, start.weight)
+    assert module.body[0].weight.grad is None and module.out.weight.grad is not None
+    assert np.isfinite(clf.sample_weights_).all()
+
+
+def test_fit_inside_no_grad():
+    """skorch's own step enables gradients in its closure; STORM's does too."""
+    X, y = load_digits(return_X_y=True)
+    with torch.no_grad():
+        clf = NoisyLabelRescaledClassifier(max_epochs=1, random_state=0).fit(X[:100], y[:100])
+    assert np.isfinite(clf.sample_weights_).all()
+
+
+def test_meta_batches_come_from_the_training_rows(monkeypatch):
+    """Rows held out for early stopping never enter a meta batch."""
+    X = np.random.default_rng(0).normal(size=(120, 5)).astype(np.float32)
+    y = np.arange(120) % 3
+    drawn = []
+    meta_batch = StormNet._meta_batch
+
+    def recording(net):
+        Xv, Yv = meta_batch(net)
+        drawn.append(Xv.numpy().copy())
+        return Xv, Yv
+
+    monkeypatch.setattr(StormNet, "_meta_batch", recording)
+    clf = NoisyLabelRescaledClassifier(max_epochs=2, early_stopping=True,
+                                       validation_fraction=0.25, random_state=0).fit(X, y)
+    held_out = np.isnan(clf.sample_weights_)
+    assert held_out.sum() == 30
+    drawn_rows = {row.tobytes() for batch in drawn for row in batch}
+    assert not drawn_rows & {row.tobytes() for row in X[held_out]}
+    assert len(drawn_rows) > 60
+
+
+def test_without_dropout_the_extra_passes_still_differ(monkeypatch):
+    """dropout=0: the extra passes take input dropout (the spec's 0.1)."""
+    spreads = []
+    featurize = FeatureMemory.featurize
+
+    def recording(memory, loss, *args):
+        spreads.append(float(loss.std(0).max()))
+        return featurize(memory, loss, *args)
+
+    monkeypatch.setattr(FeatureMemory, "featurize", recording)
+    X, y = load_digits(return_X_y=True)
+    NoisyLabelRescaledClassifier(dropout=0.0, max_epochs=1, random_state=0).fit(X[:100],
+                                                                               y[:100])
+    assert min(spreads) > 0

@@ -219,3 +219,18 @@ def test_closed_form_masks_off_the_fast_path_keep_the_dropout_rate():
     torch.testing.assert_close(values, torch.tensor([0.0, 1 / 0.75]), rtol=1e-2, atol=0)
     # 60,000 draws: the kept share is within 5 standard deviations of 0.75.
     assert abs(float((mask > 0).float().mean()) - 0.75) < 5 * (0.75 * 0.25 / 60_000) ** 0.5
+
+
+def test_frozen_layer_closed_form_equals_double_backward():
+    """Frozen parameters get zero gradients and stay put in the look-ahead."""
+    runs = []
+    for meta_gradient in ["double_backward", "auto"]:
+        net, X, Y = _meta_net(*KINDS[0], (8,), 0.5, meta_gradient)
+        net.module_.body[0].requires_grad_(False)
+        runs.append(_steps(net, X, Y))
+    (exact, _), (closed, _) = runs
+    for a, b in zip(exact, closed):
+        for x, y in zip([*a["rescaler_grads"], *a["grads"]], [*b["rescaler_grads"], *b["grads"]]):
+            torch.testing.assert_close(y, x.detach(), rtol=1e-10, atol=1e-12)
+    last = closed[-1]["grads"]
+    assert not last[0].any() and not last[1].any() and last[2].any()

@@ -16,6 +16,7 @@ rescaler in ``_rescaler``.
 """
 
 import contextlib
+import inspect
 import warnings
 
 import numpy as np
@@ -234,6 +235,13 @@ class StormNet(TorchNet):
 
     def initialize_optimizer(self, *args, **kwargs):
         super().initialize_optimizer(*args, **kwargs)
+        if _needs_closure(self.optimizer_):
+            raise ValueError(
+                f"optimizer={type(self.optimizer_).__name__} needs a closure that evaluates "
+                "the loss again, but a STORM step computes one gradient (the meta step's). "
+                "Use an optimizer that steps from given gradients, such as torch.optim.Adam "
+                "or torch.optim.SGD."
+            )
         # The fused kernel updates all four tensors at once instead of running
         # a dozen small operations per tensor.
         self.rescaler_optimizer_ = torch.optim.Adam(
@@ -288,13 +296,17 @@ class StormNet(TorchNet):
         # The one copy of the weights to the host; the estimator takes them.
         self.last_weights_ = self.epoch_weights_.cpu().numpy()
         self.mean_weights_ = (self.weight_sum_ / max(self.n_weight_epochs_, 1)).cpu().numpy()
-        del self.train_data_, self.meta_generator_, self.epoch_weights_, self.weight_sum_
+        del self.train_data_, self.meta_data_, self.meta_generator_, self.epoch_weights_
+        del self.weight_sum_
         self.train_memory_ = self.meta_memory_ = self.class_ids_ = None
         self.parameter_slots_ = self.buffer_slots_ = None
         self.trunk_head_ = self.closed_form_ = self.rescaler_params_ = None
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
+        # Meta batches come from the training rows only: rows held out for
+        # early stopping or threshold tuning must not train the rescaler.
+        self.meta_data_ = dataset_train
         self.reset_memories()
         self.epoch_weights_ = torch.full(
             (len(self.train_data_), self.criterion_.n_units), float("nan"), device=self.device
@@ -332,7 +344,11 @@ class StormNet(TorchNet):
         # skorch would call the step closure once per optimizer; the model and
         # the rescaler both get their gradients from one meta step. Every
         # gradient is assigned, not accumulated, so none is zeroed first.
-        step = self.train_step_single(batch, **fit_params)
+        # skorch's own step enables gradients inside the optimizer's closure;
+        # this one runs without a closure, so a fit inside torch.no_grad()
+        # needs them switched on here.
+        with torch.enable_grad():
+            step = self.train_step_single(batch, **fit_params)
         self.notify(
             "on_grad_computed",
             named_parameters=TeeGenerator(self.get_all_learnable_params()),
@@ -361,7 +377,7 @@ class StormNet(TorchNet):
         for p, g in zip(self.parameter_slots_.tensors, step["grads"]):
             # A user module's gradient may come in any layout; torch 2.13's
             # fused Adam on the CPU reads a gradient as if it were contiguous.
-            p.grad = g.contiguous()
+            p.grad = g.contiguous() if p.requires_grad else None
         # index_copy_ skips the parsing of an indexing assignment.
         self.epoch_weights_.index_copy_(0, yi["idx"], step["weights"])
         return {"loss": step["inner"], "y_pred": step["logits"]}
@@ -388,13 +404,14 @@ class StormNet(TorchNet):
             weights = weights.detach()
             with torch.no_grad():
                 grad_logits = self.criterion_.logit_gradients(logits, Y) * (weights / len(X))
-                grads = self.closed_form_.gradients(params, record, grad_logits)
+                grads = _zero_frozen(self.closed_form_.gradients(params, record, grad_logits),
+                                     params)
             return {"grads": grads, "logits": logits, "weights": weights,
                     "inner": (weights * loss).sum(1).mean()}
         logits, loss, weights = self.weighted_passes(X, Y, None, self.train_memory_)
         weights = weights.detach()
         inner = (weights * loss).sum(1).mean()
-        grads = torch.autograd.grad(inner, self.parameter_slots_.tensors)
+        grads = _gradients(inner, self.parameter_slots_.tensors)
         return {"grads": grads, "logits": logits.detach(), "weights": weights,
                 "inner": inner.detach()}
 
@@ -466,7 +483,7 @@ class StormNet(TorchNet):
         names, params = self.parameter_slots_.names, self.parameter_slots_.tensors
         logits, loss, weights = self.weighted_passes(X, Y, None, self.train_memory_)
         inner = (weights * loss).sum(1).mean()
-        grads = torch.autograd.grad(inner, params, create_graph=True)
+        grads = _gradients(inner, params, create_graph=True)
         fast = dict(zip(names, torch._foreach_add(params, grads, alpha=-self.lookahead_lr)))
         _, loss_v, weights_v = self.weighted_passes(Xv, Yv, fast, self.meta_memory_)
         return {"logits": logits, "weights": weights, "inner": inner, "grads": grads,
@@ -478,7 +495,7 @@ class StormNet(TorchNet):
         rng = _rng_state(X.device)
         logits, loss, weights = self.weighted_passes(X, Y, None, self.train_memory_)
         inner = (weights.detach() * loss).sum(1).mean()
-        grads = torch.autograd.grad(inner, params)
+        grads = _gradients(inner, params)
         fast = torch._foreach_add(tuple(p.detach() for p in params), grads,
                                   alpha=-self.lookahead_lr)
         for p in fast:
@@ -488,7 +505,7 @@ class StormNet(TorchNet):
         meta = self._meta_loss(loss_v, weights_v)
         found = torch.autograd.grad(meta, fast + rescaler, allow_unused=True,
                                     materialize_grads=True)
-        direction, outer = found[:len(fast)], found[len(fast):]
+        direction, outer = _zero_frozen(found[:len(fast)], params), found[len(fast):]
         slopes = self._directional_losses(X, Y, dict(zip(names, direction)), rng)
         through = torch.autograd.grad(
             weights, rescaler, grad_outputs=slopes * (-self.lookahead_lr / loss.shape[0])
@@ -505,7 +522,8 @@ class StormNet(TorchNet):
         logits, record, loss, weights = self._closed_form_passes(X, Y, params, self.train_memory_)
         with torch.no_grad():
             grad_logits = criterion.logit_gradients(logits, Y)
-            grads = mlp.gradients(params, record, grad_logits * (weights / n))
+            grads = _zero_frozen(mlp.gradients(params, record, grad_logits * (weights / n)),
+                                 params)
             fast = torch._foreach_add(params, grads, alpha=-alpha)
         logits_v, record_v, loss_v, weights_v = self._closed_form_passes(Xv, Yv, fast,
                                                                          self.meta_memory_)
@@ -514,8 +532,9 @@ class StormNet(TorchNet):
             # The meta loss's gradient at the look-ahead parameters, and the
             # derivative of each unit's loss along it at the current ones.
             scale = weights_v / n_meta if rescaling else 1.0 / n_meta
-            direction = mlp.gradients(fast, record_v,
-                                      criterion.logit_gradients(logits_v, Yv) * scale)
+            direction = _zero_frozen(
+                mlp.gradients(fast, record_v, criterion.logit_gradients(logits_v, Yv) * scale),
+                params)
             slopes = criterion.unit_slopes(grad_logits, mlp.slopes(params, record, direction))
         # dL/dw = -alpha / n * slopes through the look-ahead; dL/dw' = l' / n
         # through the meta batch's own weights.
@@ -670,10 +689,10 @@ class StormNet(TorchNet):
     def _meta_batch(self):
         # Never more rows than the data holds: a huge batch_size on a small
         # set would otherwise allocate batch_size rows for nothing.
-        n = len(self.train_data_)
+        n = len(self.meta_data_)
         idx = torch.randint(n, (min(self.batch_size, n),), generator=self.meta_generator_,
                             device=self.meta_generator_.device)
-        Xv, yv = self.train_data_.take(idx.to(self.device))
+        Xv, yv = self.meta_data_.take(idx.to(self.device))
         return Xv, yv["y"]
 
 
@@ -732,6 +751,29 @@ class _TensorSlots:
         in place; the copies leave the originals untouched.
         """
         return self.replaced({name: t.clone() for name, t in zip(self.names, self.tensors)})
+
+
+def _needs_closure(optimizer):
+    """Whether ``optimizer.step`` requires its ``closure`` (as L-BFGS does)."""
+    closure = inspect.signature(optimizer.step).parameters.get("closure")
+    return closure is not None and closure.default is inspect.Parameter.empty
+
+
+def _gradients(loss, params, **kwargs):
+    """``torch.autograd.grad`` of ``loss`` in ``params``, zeros for frozen
+    parameters (``requires_grad=False``, e.g. by skorch's ``Freezer``): the
+    look-ahead leaves them where they are."""
+    trainable = [p for p in params if p.requires_grad]
+    found = iter(torch.autograd.grad(loss, trainable, **kwargs) if trainable else ())
+    return [next(found) if p.requires_grad else torch.zeros_like(p) for p in params]
+
+
+def _zero_frozen(grads, params):
+    """``grads`` with the entries of frozen parameters zeroed (in place)."""
+    for g, p in zip(grads, params):
+        if not p.requires_grad:
+            g.zero_()
+    return grads
 
 
 def _rng_state(device):

@@ -49,7 +49,7 @@ class MLPPasses:
 
     def _mask(self, hidden):
         """A dropout mask for ``hidden``, drawn as the network's dropout layer
-        draws it (on the CPU the same random numbers, so the same mask)."""
+        draws a mask of that shape (on the CPU from the same random numbers)."""
         if (hidden.device.type == "cpu" and hidden.dtype in (torch.float32, torch.float64)
                 and 0 < self.n_kept < _LEVELS):
             return _keep_mask(hidden, self.n_kept)
@@ -61,8 +61,11 @@ class MLPPasses:
 
         With dropout layers, all passes are one batch: they share the first
         layer's activation, which has no randomness, and each layer draws
-        the masks of all passes at once (for one hidden layer, the same masks
-        as the network's own passes, pass 1's then the others').
+        the masks of all passes at once. With one hidden layer whose width
+        times the rows is a multiple of 4, these are the masks the network's
+        own passes draw (pass 1's, then the others'); otherwise the random
+        numbers are used in another order, so a seeded fit differs from the
+        autograd paths' beyond rounding, with the same distribution.
 
         Parameters
         ----------
