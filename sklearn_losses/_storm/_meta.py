@@ -517,6 +517,7 @@ class StormNet(TorchNet):
         }
 
     def _closed_form_meta_gradients(self, X, Y, Xv, Yv):
+        """:meth:`meta_gradients` of the built-in network in closed form."""
         params, criterion, alpha = self.parameter_slots_.tensors, self.criterion_, self.lookahead_lr
         mlp, n, n_meta = self.closed_form_, len(X), len(Xv)
         logits, record, loss, weights = self._closed_form_passes(X, Y, params, self.train_memory_)
