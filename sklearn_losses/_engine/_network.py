@@ -112,12 +112,21 @@ class Dropout(nn.Dropout):
             ``input`` with elements zeroed and the rest rescaled (training
             mode), else ``input``.
         """
-        n_kept = round((1.0 - self.p) * _LEVELS)
-        if (not self.training or input.device.type != "cpu" or n_kept in (0, _LEVELS)
-                or input.dtype not in (torch.float32, torch.float64)):
+        mask = fast_keep_mask(input, self.p) if self.training else None
+        if mask is None:
             return super().forward(input)
-        mask = _keep_mask(input, n_kept)
         return input.mul_(mask) if self.inplace else input * mask
+
+
+def fast_keep_mask(input, p):  # noqa: A002 - torch's name for the argument
+    """:class:`Dropout`'s CPU mask for ``input`` at drop probability ``p``, or
+    None where the layer uses torch's dropout instead (other devices,
+    float16/bfloat16, a ``p`` that rounds to 0 or 1)."""
+    n_kept = round((1.0 - p) * _LEVELS)
+    if (input.device.type != "cpu" or n_kept in (0, _LEVELS)
+            or input.dtype not in (torch.float32, torch.float64)):
+        return None
+    return _keep_mask(input, n_kept)
 
 
 def _keep_mask(input, n_kept):  # noqa: A002

@@ -288,7 +288,7 @@ class PUMultiLabelClassifier(TorchClassifierBase):
     def _after_fit(self, X, Y, sample_weight):
         # A weight-w row counts as w rows, as in the loss.
         total = sample_weight.sum(dtype=np.float64)
-        self.observed_positive_rate_ = positive_counts(Y == 1, sample_weight) / total
+        self.observed_positive_rate_ = positive_counts(Y, sample_weight) / total
         if not self.multilabel_:
             self.label_prior_ = self.propensity_ = None
             return

@@ -398,14 +398,8 @@ class StormNet(TorchNet):
             ``weights`` and inner loss ``inner``, all detached.
         """
         if self.closed_form_ is not None:
-            params = self.parameter_slots_.tensors
-            logits, record, loss, weights = self._closed_form_passes(X, Y, params,
-                                                                     self.train_memory_)
+            logits, _, loss, weights, _, grads = self._closed_form_inner(X, Y)
             weights = weights.detach()
-            with torch.no_grad():
-                grad_logits = self.criterion_.logit_gradients(logits, Y) * (weights / len(X))
-                grads = _zero_frozen(self.closed_form_.gradients(params, record, grad_logits),
-                                     params)
             return {"grads": grads, "logits": logits, "weights": weights,
                     "inner": (weights * loss).sum(1).mean()}
         logits, loss, weights = self.weighted_passes(X, Y, None, self.train_memory_)
@@ -520,11 +514,8 @@ class StormNet(TorchNet):
         """:meth:`meta_gradients` of the built-in network in closed form."""
         params, criterion, alpha = self.parameter_slots_.tensors, self.criterion_, self.lookahead_lr
         mlp, n, n_meta = self.closed_form_, len(X), len(Xv)
-        logits, record, loss, weights = self._closed_form_passes(X, Y, params, self.train_memory_)
+        logits, record, loss, weights, grad_logits, grads = self._closed_form_inner(X, Y)
         with torch.no_grad():
-            grad_logits = criterion.logit_gradients(logits, Y)
-            grads = _zero_frozen(mlp.gradients(params, record, grad_logits * (weights / n)),
-                                 params)
             fast = torch._foreach_add(params, grads, alpha=-alpha)
         logits_v, record_v, loss_v, weights_v = self._closed_form_passes(Xv, Yv, fast,
                                                                          self.meta_memory_)
@@ -551,6 +542,27 @@ class StormNet(TorchNet):
             "inner": (weights * loss).sum(1).mean(),
             "meta": self._meta_loss(loss_v, weights_v.detach()),
         }
+
+    def _closed_form_inner(self, X, Y):
+        """The training batch's passes, weights and weighted gradient in closed form.
+
+        Returns
+        -------
+        logits, record, loss, weights
+            As :meth:`_closed_form_passes` returns them.
+        grad_logits : Tensor
+            Each unit's loss gradient in the logits (unweighted).
+        grads : list of Tensor
+            The weighted inner loss's gradients, zero for frozen parameters.
+        """
+        params = self.parameter_slots_.tensors
+        logits, record, loss, weights = self._closed_form_passes(X, Y, params, self.train_memory_)
+        with torch.no_grad():
+            grad_logits = self.criterion_.logit_gradients(logits, Y)
+            grads = _zero_frozen(
+                self.closed_form_.gradients(params, record, grad_logits * (weights / len(X))),
+                params)
+        return logits, record, loss, weights, grad_logits, grads
 
     def _closed_form_passes(self, X, Y, params, memory):
         """:meth:`weighted_passes` for the built-in network, at ``params`` (a

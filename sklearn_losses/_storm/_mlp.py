@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._engine._network import _LEVELS, _keep_mask
+from .._engine._network import fast_keep_mask
 
 __all__ = ["MLPPasses"]
 
@@ -45,14 +45,13 @@ class MLPPasses:
     def __init__(self, module):
         dropouts = [m.p for m in module.body if isinstance(m, nn.Dropout)]
         self.dropout = dropouts[0] if dropouts else 0.0
-        self.n_kept = round((1.0 - self.dropout) * _LEVELS)
 
     def _mask(self, hidden):
         """A dropout mask for ``hidden``, drawn as the network's dropout layer
         draws a mask of that shape (on the CPU from the same random numbers)."""
-        if (hidden.device.type == "cpu" and hidden.dtype in (torch.float32, torch.float64)
-                and 0 < self.n_kept < _LEVELS):
-            return _keep_mask(hidden, self.n_kept)
+        mask = fast_keep_mask(hidden, self.dropout)
+        if mask is not None:
+            return mask
         keep = 1.0 - self.dropout
         return torch.empty_like(hidden).bernoulli_(keep).div_(keep)
 
@@ -92,8 +91,7 @@ class MLPPasses:
                 Xe = F.dropout(Xe, input_dropout)
             extra = self._without_dropout(weights, biases, Xe, record=False)[0]
             return torch.cat([logits, extra]), record
-        hidden = torch.addmm(biases[0], X, weights[0].T).relu_()
-        return self._with_dropout(weights, biases, X, hidden, n_passes)
+        return self._with_dropout(weights, biases, X, n_passes)
 
     @staticmethod
     def _without_dropout(weights, biases, A, record=True):
@@ -105,9 +103,10 @@ class MLPPasses:
                 gates.append(A > 0)
         return torch.addmm(biases[-1], A, weights[-1].T), _Pass(inputs, gates)
 
-    def _with_dropout(self, weights, biases, X, hidden, n_passes):
-        """All passes from the first hidden activation, as one batch."""
+    def _with_dropout(self, weights, biases, X, n_passes):
+        """All passes as one batch from the first hidden activation on."""
         n, inputs, gates = len(X), [X], []
+        hidden = torch.addmm(biases[0], X, weights[0].T).relu_()
         # A broadcast view: the first masks are drawn in the copies' shape.
         hidden = hidden.expand(n_passes, *hidden.shape)
         for layer, (W, b) in enumerate(zip(weights[1:], biases[1:]), 1):
